@@ -1,0 +1,5 @@
+import sys
+
+from samkit.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The `samkit` command: one module per subcommand, each with `register(subparsers)`."""
