@@ -1,0 +1,25 @@
+"""The model flags every subcommand shares: --model, --checkpoint, --device, --dtype.
+
+They mirror `samkit.load_model(name, checkpoint, device, dtype)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("model")
+    g.add_argument("--model", metavar="NAME", default=None,
+                   help="preset name (vit_b, vit_l, vit_h, vit_t, ...); optional with a samkit checkpoint")
+    g.add_argument("--checkpoint", metavar="PATH", default=None,
+                   help="official .pth/.pt state dict or a samkit .safetensors checkpoint")
+    g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    g.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16", "auto"],
+                   help="compute dtype (default float32; auto = bf16 fast path where the CPU/GPU supports it)")
+
+
+def model_from_args(args: argparse.Namespace):
+    from samkit.build import load_model
+
+    return load_model(name=args.model, checkpoint=args.checkpoint, device=args.device, dtype=args.dtype)
