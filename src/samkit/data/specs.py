@@ -1,0 +1,102 @@
+"""Dataset specs (what a config file or `--data PATH` names) and building datasets from them.
+
+A spec is a small dataclass; `format="auto"` inspects the path:
+- a COCO root (annotations/instances_<split>.json + images/<split>/) or an instances JSON -> "coco"
+- a panoptic JSON (annotations with segments_info) -> "coco_panoptic" (PNGs in a folder of the
+  JSON's stem next to it, photos in `images`)
+- a folder of per-image SA-1B JSONs -> "sa1b"
+- a folder with images/ (or image/) and labels/ (or label/, masks/ holding label maps) -> "label_maps"
+- a folder of <id>/images + <id>/masks (DSB-2018), or an image -> mask-list JSON -> "object_masks"
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from samkit.data.base import RecordDataset
+from samkit.data.coco import CocoInstances
+from samkit.data.label_maps import LabelMapFolder, ObjectMaskFolder
+from samkit.data.panoptic import CocoPanoptic
+from samkit.data.sa1b import SA1BFolder
+from samkit.errors import InputError
+
+FORMATS = ("auto", "coco", "coco_panoptic", "sa1b", "label_maps", "object_masks")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One training source. path: the JSON, folder or root; images / labels: companion folders
+    (or files) where the format needs them; weight: its share in the mixture."""
+
+    path: str = ""
+    format: str = "auto"
+    images: str = ""
+    labels: str = ""
+    weight: float = 1.0
+
+
+def _first_existing(*paths: Path) -> Path | None:
+    return next((p for p in paths if p.exists()), None)
+
+
+def _detect(spec: DatasetSpec) -> DatasetSpec:
+    path = Path(spec.path)
+    if not path.exists():
+        raise InputError(f"dataset path {path} does not exist")
+    kw = dict(weight=spec.weight)
+    if path.is_file() and path.suffix == ".json":
+        data = json.loads(path.read_text())
+        if isinstance(data, dict) and "annotations" in data and "images" in data:
+            anns = data["annotations"]
+            if anns and "segments_info" in anns[0]:
+                return DatasetSpec(str(path), "coco_panoptic", spec.images, spec.labels or str(path.with_suffix("")), **kw)
+            return DatasetSpec(str(path), "coco", spec.images, **kw)
+        if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):
+            return DatasetSpec(str(path), "object_masks", **kw)
+        raise InputError(f"{path}: JSON is neither COCO instances/panoptic nor an image -> masks mapping")
+    if path.is_dir():
+        insts = sorted((path / "annotations").glob("instances_*.json"))
+        if insts:
+            split = insts[0].stem.removeprefix("instances_")
+            images = spec.images or str(_first_existing(path / "images" / split, path / split, path / "images") or "")
+            return DatasetSpec(str(insts[0]), "coco", images, **kw)
+        imgs = _first_existing(path / "images", path / "image")
+        labels = _first_existing(path / "labels", path / "label", path / "masks")
+        if imgs and labels and imgs.is_dir() and labels.is_dir():
+            return DatasetSpec(str(path), "label_maps", str(imgs), str(labels), **kw)
+        subdirs = [p for p in path.iterdir() if p.is_dir()]
+        if subdirs and all((p / "masks").is_dir() for p in subdirs):
+            return DatasetSpec(str(path), "object_masks", **kw)
+        if any(path.glob("*.json")):
+            return DatasetSpec(str(path), "sa1b", **kw)
+    raise InputError(
+        f"cannot tell the dataset format of {path}; set format to one of {FORMATS[1:]} "
+        "(see docs/training.md for the layouts)"
+    )
+
+
+def build_dataset(spec: DatasetSpec) -> RecordDataset:
+    """DatasetSpec -> a RecordDataset of InstanceSample (annotations parsed and validated now)."""
+    if spec.format not in FORMATS:
+        raise InputError(f"unknown dataset format {spec.format!r}; expected one of {FORMATS}")
+    if spec.format == "auto":
+        spec = _detect(spec)
+    if not Path(spec.path).exists():
+        raise InputError(f"dataset path {spec.path} does not exist")
+    if spec.format == "coco":
+        if not spec.images:
+            raise InputError(f"COCO dataset {spec.path}: set `images` to the folder holding its photos")
+        return CocoInstances(spec.path, spec.images)
+    if spec.format == "coco_panoptic":
+        if not spec.images or not spec.labels:
+            raise InputError(f"panoptic dataset {spec.path}: set `images` (photos) and `labels` (PNG folder)")
+        return CocoPanoptic(spec.path, spec.labels, spec.images)
+    if spec.format == "sa1b":
+        return SA1BFolder(spec.path)
+    if spec.format == "label_maps":
+        images = spec.images or str(Path(spec.path) / "images")
+        labels = spec.labels or str(Path(spec.path) / "labels")
+        return LabelMapFolder(images, labels)
+    return ObjectMaskFolder(spec.path)
