@@ -17,6 +17,8 @@ import sys
 SUBCOMMANDS: tuple[str, ...] = (
     "segment",
     "download",
+    "train",
+    "finetune",
 )
 
 

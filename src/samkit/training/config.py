@@ -1,0 +1,193 @@
+"""Training configuration: dataclasses only. A TOML/YAML file, CLI flags (generated from these
+fields by samkit.cli.config_flags) and the YAML saved next to every checkpoint all map onto
+`TrainConfig`. Unknown keys are errors that name the key, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from samkit.data.specs import DatasetSpec
+from samkit.data.transforms import AugmentConfig
+from samkit.errors import InputError
+from samkit.training.losses import LossConfig
+from samkit.training.prompts import PromptSimConfig
+
+FINETUNE_MODES = ("full", "frozen_encoder", "decoder_only", "lora")
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """preset: a samkit preset name; checkpoint: official .pth or samkit .safetensors to start from
+    (empty = from scratch, random init)."""
+
+    preset: str = "tiny"
+    checkpoint: str = ""
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """train / val: dataset specs. Without val, val_fraction of every train source is held out
+    (deterministically, by split_seed)."""
+
+    train: tuple[DatasetSpec, ...] = ()
+    val: tuple[DatasetSpec, ...] = ()
+    val_fraction: float = 0.1
+    split_seed: int = 0
+    masks_per_image: int = 8
+    val_masks_per_image: int = 16
+    min_mask_area_px: int = 16
+    epoch_length: int = 0  # mixture's virtual epoch size; 0 = sum of the sources
+    num_workers: int = 0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    use_augment: bool = True
+
+
+@dataclass(frozen=True)
+class OptimSection:
+    """AdamW with linear warmup then cosine (or step) decay to lr * min_lr_ratio."""
+
+    lr: float = 4e-4
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 100
+    schedule: str = "cosine"  # cosine | step | constant
+    step_milestones: tuple[float, ...] = (0.85, 0.95)  # fractions of max_steps, x0.1 at each (paper)
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 1.0  # max global grad norm; 0 disables
+    grad_accum: int = 1
+
+
+@dataclass(frozen=True)
+class RunSection:
+    run_dir: str = "runs/train"
+    max_steps: int = 1000
+    batch_size: int = 2  # images per rank per micro-batch
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0  # torch CPU threads per process; 0 = torch's default (1 is best on a busy CPU)
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    mode: str = "full"  # full | frozen_encoder | decoder_only | lora
+    lora_rank: int = 8
+    lora_alpha: float = 8.0
+    cache_embeddings: bool = False  # frozen encoder + no augmentation only
+    log_every: int = 10
+    val_every: int = 200
+    val_clicks: int = 5
+    ckpt_every: int = 500
+    keep_checkpoints: int = 3  # newest periodic checkpoints kept; 0 keeps all
+    max_minutes: float = 0.0  # stop (with a checkpoint) after this wall time; 0 = no limit
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    run: RunSection = field(default_factory=RunSection)
+    prompts: PromptSimConfig = field(default_factory=PromptSimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def validate(self) -> "TrainConfig":
+        r, o = self.run, self.optim
+        if r.mode not in FINETUNE_MODES:
+            raise InputError(f"run.mode {r.mode!r} is not one of {FINETUNE_MODES}")
+        if r.precision not in ("fp32", "bf16"):
+            raise InputError(f"run.precision {r.precision!r} must be fp32 or bf16")
+        if o.schedule not in ("cosine", "step", "constant"):
+            raise InputError(f"optim.schedule {o.schedule!r} must be cosine, step or constant")
+        for name, v in (("run.max_steps", r.max_steps), ("run.batch_size", r.batch_size), ("optim.grad_accum", o.grad_accum),
+                        ("data.masks_per_image", self.data.masks_per_image)):
+            if v < 1:
+                raise InputError(f"{name} must be >= 1, got {v}")
+        if r.cache_embeddings and (r.mode in ("full", "lora") or self.data.use_augment):
+            raise InputError("run.cache_embeddings needs a frozen encoder (mode frozen_encoder or decoder_only) and "
+                             "data.use_augment = false: an augmented image has a different embedding every step")
+        if not self.data.train:
+            raise InputError("no training data: add [[data.train]] entries to the config or pass --data PATH")
+        return self
+
+
+def _build(cls: type, values: Any, where: str):
+    """dict -> dataclass `cls`, recursively; tuples from lists; errors name the offending key."""
+    if dataclasses.is_dataclass(values):
+        return values
+    if not isinstance(values, dict):
+        raise InputError(f"{where or 'config'}: expected a table/mapping, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise InputError(f"unknown config key(s) {', '.join((where + '.' if where else '') + k for k in unknown)}; "
+                         f"valid keys: {sorted(fields)}")
+    kwargs = {}
+    defaults = cls()
+    for name, value in values.items():
+        default = getattr(defaults, name)
+        key = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _build(type(default), value, key)
+        elif name in ("train", "val") and cls is DataSection:
+            if isinstance(value, (dict, str)):
+                value = [value]
+            kwargs[name] = tuple(_build(DatasetSpec, {"path": v} if isinstance(v, str) else v, f"{key}[{i}]")
+                                 for i, v in enumerate(value))
+        elif isinstance(default, tuple):
+            kwargs[name] = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise InputError(f"{key} must be true or false, got {value!r}")
+            kwargs[name] = value
+        elif isinstance(default, (int, float)) and not isinstance(value, (int, float)):
+            raise InputError(f"{key} must be a number, got {value!r}")
+        else:
+            kwargs[name] = type(default)(value) if isinstance(default, (int, float, str)) else value
+    return cls(**kwargs)
+
+
+def config_from_dict(d: dict) -> TrainConfig:
+    return _build(TrainConfig, d, "")
+
+
+def load_config_file(path: str | Path) -> TrainConfig:
+    """TOML (.toml) or YAML (.yaml/.yml) file -> TrainConfig (not yet validated)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"config file {path} does not exist")
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            raise InputError(f"config file {path}: expected a .toml, .yaml or .yml file")
+    except InputError:
+        raise
+    except Exception as e:  # tomllib.TOMLDecodeError, yaml.YAMLError
+        raise InputError(f"config file {path}: cannot parse ({e})") from None
+    return config_from_dict(data)
+
+
+def config_to_dict(cfg: TrainConfig) -> dict:
+    def plain(v):
+        if isinstance(v, tuple):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return plain(dataclasses.asdict(cfg))
+
+
+def save_config_yaml(cfg: TrainConfig, path: str | Path) -> None:
+    import yaml
+
+    Path(path).write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

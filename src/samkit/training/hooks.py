@@ -1,0 +1,140 @@
+"""The trainer's hooks: progress bar, JSONL metrics, validation, checkpoints, wall-time limit.
+
+Only rank 0 prints, writes and validates; the others wait at a barrier, so every rank leaves a
+hook at the same point.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+from tqdm import tqdm
+
+from samkit.training.checkpointing import prune_checkpoints, save_training_checkpoint
+from samkit.training.distributed import barrier, broadcast_object
+from samkit.training.trainer import Hook, Trainer
+from samkit.training.validation import evaluate_interactive
+
+
+class MetricsFile:
+    """Appends one JSON object per line; rank 0 only."""
+
+    def __init__(self, path: str | Path, enabled: bool = True):
+        self.path, self.enabled = Path(path), enabled
+        if enabled:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, record: dict) -> None:
+        if self.enabled:
+            with self.path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+
+
+class ProgressHook(Hook):
+    def __init__(self, enabled: bool = True):
+        self.enabled, self.bar = enabled, None
+
+    def before_train(self, t: Trainer) -> None:
+        self.bar = tqdm(total=t.max_steps, initial=t.step, desc="train", unit="step",
+                        disable=not (self.enabled and t.dist.is_main), dynamic_ncols=True)
+
+    def after_step(self, t: Trainer) -> None:
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{t.last['loss']:.3f}", iou=f"{t.last.get('iou_last_round', 0):.2f}",
+                             img_s=f"{t.last['images_per_s']:.1f}", lr=f"{t.last['lr']:.1e}")
+
+    def after_train(self, t: Trainer) -> None:
+        self.bar.close()
+
+
+class MetricsHook(Hook):
+    """Writes {"kind": "train", step, loss, ...} every `every` steps (and at the last step)."""
+
+    def __init__(self, metrics: MetricsFile, every: int):
+        self.metrics, self.every = metrics, max(1, every)
+
+    def after_step(self, t: Trainer) -> None:
+        if t.step % self.every == 0 or t.step == t.max_steps:
+            self.metrics.write({"kind": "train", "step": t.step, "position": t.position,
+                                "elapsed_s": round(time.time() - t.start_time, 2), **t.last})
+
+
+class ValidationHook(Hook):
+    """Interactive mIoU (1 point, box, N clicks) on the held-out split at step 0 of a fresh run,
+    every `every` steps and at the end."""
+
+    def __init__(self, val_batches: Callable[[], Iterable], metrics: MetricsFile, every: int, clicks: int = 5):
+        self.val_batches, self.metrics, self.every, self.clicks = val_batches, metrics, every, clicks
+        self.done_at: int | None = None
+        self.history: list[dict] = []
+
+    def _run(self, t: Trainer) -> None:
+        if t.dist.is_main:
+            sam = t.sam
+            if t.adapters is not None:  # evaluate what a user loading the checkpoint would get
+                with t.adapters.merged_into():
+                    res = evaluate_interactive(sam, self.val_batches(), self.clicks, t.device)
+            else:
+                res = evaluate_interactive(sam, self.val_batches(), self.clicks, t.device)
+            record = {"kind": "val", "step": t.step, **res}
+            self.metrics.write(record)
+            self.history.append(record)
+            tqdm.write(f"[val step {t.step}] mIoU 1pt {res['miou_1pt']:.3f}  box {res['miou_box']:.3f}  "
+                       f"{self.clicks}pt {res[f'miou_{self.clicks}pt']:.3f}  ({res['num_masks']} masks)")
+        self.done_at = t.step
+        barrier(t.dist)
+
+    def before_train(self, t: Trainer) -> None:
+        if t.step == 0:
+            self._run(t)
+
+    def after_step(self, t: Trainer) -> None:
+        if self.every > 0 and t.step % self.every == 0:
+            self._run(t)
+
+    def after_train(self, t: Trainer) -> None:
+        if self.done_at != t.step:
+            self._run(t)
+
+
+class CheckpointHook(Hook):
+    """Saves every `every` steps and at the end (also when stopped early by the time limit)."""
+
+    def __init__(self, run_dir: str | Path, every: int, keep: int):
+        self.run_dir, self.every, self.keep = Path(run_dir), every, keep
+        self.saved_at: int | None = None
+        self.last_path: Path | None = None
+
+    def _save(self, t: Trainer) -> None:
+        if t.dist.is_main:
+            self.last_path = save_training_checkpoint(
+                self.run_dir, t.step, t.sam, t.cfg, t.optimizer, t.scheduler, t.position, t.adapters)
+            prune_checkpoints(self.run_dir, self.keep)
+            tqdm.write(f"saved {self.last_path}")
+        self.saved_at = t.step
+        barrier(t.dist)
+
+    def before_train(self, t: Trainer) -> None:
+        self.saved_at = t.step  # a resumed run's start is already saved
+
+    def after_step(self, t: Trainer) -> None:
+        if self.every > 0 and t.step % self.every == 0:
+            self._save(t)
+
+    def after_train(self, t: Trainer) -> None:
+        if self.saved_at != t.step:
+            self._save(t)
+
+
+class TimeLimitHook(Hook):
+    """Stops training after `max_minutes` of wall time (rank 0 decides, all ranks follow)."""
+
+    def __init__(self, max_minutes: float):
+        self.max_s = max_minutes * 60
+
+    def after_step(self, t: Trainer) -> None:
+        over = (time.time() - t.start_time) > self.max_s
+        t.stop_requested = bool(broadcast_object(over, t.dist))
