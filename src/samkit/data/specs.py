@@ -12,6 +12,7 @@ A spec is a small dataclass; `format="auto"` inspects the path:
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,8 +78,16 @@ def _detect(spec: DatasetSpec) -> DatasetSpec:
     )
 
 
+def _expand(p: str) -> str:
+    return os.path.expanduser(os.path.expandvars(p)) if p else p
+
+
 def build_dataset(spec: DatasetSpec) -> RecordDataset:
-    """DatasetSpec -> a RecordDataset of InstanceSample (annotations parsed and validated now)."""
+    """DatasetSpec -> a RecordDataset of InstanceSample (annotations parsed and validated now).
+
+    Paths may use ~ and $VARS; relative paths are relative to the working directory.
+    """
+    spec = DatasetSpec(_expand(spec.path), spec.format, _expand(spec.images), _expand(spec.labels), spec.weight)
     if spec.format not in FORMATS:
         raise InputError(f"unknown dataset format {spec.format!r}; expected one of {FORMATS}")
     if spec.format == "auto":
