@@ -74,6 +74,13 @@ class InteractiveSamStep(nn.Module):
         img_size = images.shape[-1]
         low_hw = tuple(x * 4 for x in emb.shape[-2:])
         gt_low = downsample_masks(masks, low_hw)
+        # A mask that vanishes on the loss grid (smaller than half a low-res cell everywhere) has an
+        # empty target: it would only teach "predict nothing", so it is left out of this step.
+        keep = gt_low.flatten(1).any(dim=1)
+        if not bool(keep.all()):
+            masks, gt_low, image_index = masks[keep], gt_low[keep], image_index[keep]
+        if len(masks) == 0:
+            return emb.sum() * 0.0, {"loss": 0.0, "num_masks": 0}
         valid_low = valid_grid(input_hw, img_size, low_hw).to(masks.device)[image_index]
         dense_pe = self.sam.prompt_encoder.get_dense_pe()
         schedule = round_schedule(self.prompt_cfg, gen)

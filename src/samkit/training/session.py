@@ -97,19 +97,20 @@ def build_optimizer(module: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Ad
     return torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
 
 
-def run_training(cfg: TrainConfig, resume: str | None = None) -> dict:
-    """Train (or resume) per cfg. Returns {"step", "checkpoint", "val": [val records]}."""
+def run_training(cfg: TrainConfig, resume: str | None = None, hooks: list | None = None) -> dict:
+    """Train (or resume) per cfg. `hooks`: extra Hooks run after the built-in ones (before the
+    checkpoint hook). Returns {"step", "checkpoint", "val": [val records], "trainer"}."""
     cfg.validate()
     if cfg.run.threads > 0:
         torch.set_num_threads(cfg.run.threads)
     info, device = init_distributed(cfg.run.device)
     try:
-        return _run(cfg, resume, info, device)
+        return _run(cfg, resume, info, device, hooks or [])
     finally:
         shutdown(info)
 
 
-def _run(cfg: TrainConfig, resume: str | None, info: DistInfo, device: torch.device) -> dict:
+def _run(cfg: TrainConfig, resume: str | None, info: DistInfo, device: torch.device, extra_hooks: list) -> dict:
     run_dir = Path(cfg.run.run_dir)
     resume_dir = ckpt.resolve_resume(run_dir, resume) if resume else None
     if resume_dir is None and any(ckpt.checkpoint_root(run_dir).glob("step_*")):
@@ -160,6 +161,7 @@ def _run(cfg: TrainConfig, resume: str | None, info: DistInfo, device: torch.dev
     if batches is not None:
         val_hook = ValidationHook(batches, metrics, cfg.run.val_every, cfg.run.val_clicks)
         hooks.append(val_hook)
+    hooks.extend(extra_hooks)
     ckpt_hook = CheckpointHook(run_dir, cfg.run.ckpt_every, cfg.run.keep_checkpoints)
     hooks.append(ckpt_hook)
     if cfg.run.max_minutes > 0:
