@@ -1,15 +1,17 @@
 """Trainer end to end on a toy dataset: exact resume, fine-tuning modes, metrics, saved config."""
 
 import json
+import math
 
 import pytest
 import torch
 import yaml
 
-from samkit.build import build_sam, load_checkpoint
+from samkit.build import load_checkpoint
 from samkit.errors import CheckpointError, InputError
 from samkit.training import Hook, config_from_dict, run_training
 from samkit.training.checkpointing import STATE_FILE
+from samkit.training.session import initial_model
 
 
 class StopAt(Hook):
@@ -78,8 +80,7 @@ def test_existing_run_is_never_overwritten(fast_config):
 
 
 def test_frozen_modes_keep_frozen_weights(fast_config, tmp_path):
-    torch.manual_seed(0)
-    init = build_sam("tiny").state_dict()  # run.seed 0 gives the same random init
+    init = initial_model(config_from_dict(fast_config())).state_dict()  # the run's own from-scratch init
     for mode, frozen, trained in [("frozen_encoder", ["image_encoder."], ["mask_decoder.", "prompt_encoder.mask_downscaling"]),
                                   ("decoder_only", ["image_encoder.", "prompt_encoder."], ["mask_decoder."])]:
         cfg = config_from_dict(fast_config(run_dir=str(tmp_path / mode), mode=mode, max_steps=2))
@@ -92,8 +93,7 @@ def test_frozen_modes_keep_frozen_weights(fast_config, tmp_path):
 
 
 def test_lora_changes_only_qkv_of_the_encoder(fast_config, tmp_path):
-    torch.manual_seed(0)
-    init = build_sam("tiny").state_dict()
+    init = initial_model(config_from_dict(fast_config())).state_dict()
     run_training(config_from_dict(fast_config(mode="lora", max_steps=2)))
     w = weights(tmp_path / "run", 2)
     enc = [k for k in w if k.startswith("image_encoder.")]
@@ -115,3 +115,28 @@ def test_embedding_cache_needs_a_frozen_encoder_without_augmentation(fast_config
 def test_unknown_config_key_is_named():
     with pytest.raises(InputError, match="optim.learning_rate"):
         config_from_dict({"optim": {"learning_rate": 1}})
+
+
+def test_curves_png_from_metrics(tmp_path):
+    from samkit.training.curves import plot_run
+
+    lines = [{"kind": "val", "step": s, "miou_1pt": 0.1 * s, "miou_box": 0.2, "miou_3pt": 0.3, "miou_clicks": [0.1, 0.2, 0.3]}
+             for s in (0, 1)] + [{"kind": "train", "step": s, "loss": 1.0 / (s + 1)} for s in range(1, 5)]
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in lines))
+    png = plot_run(path, tmp_path / "c.png", "t")
+    assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_scratch_init_gives_the_encoder_mae_sincos_positions():
+    from samkit.training.scratch_init import sincos_2d
+
+    table = sincos_2d(8, 3, 5)
+    assert table.shape == (3, 5, 8)
+    # channels 0-1: sin(y * w), 2-3: cos(y * w), 4-5: sin(x * w), 6-7: cos(x * w); w = (1, 1/100)
+    assert table[2, 4, 0].item() == pytest.approx(math.sin(2.0), abs=1e-6)
+    assert table[2, 4, 3].item() == pytest.approx(math.cos(0.02), abs=1e-6)
+    assert table[2, 4, 4].item() == pytest.approx(math.sin(4.0), abs=1e-6)
+    sam = initial_model(config_from_dict({"data": {"train": [{"path": "x"}]}}))
+    pos = sam.image_encoder.pos_embed[0]
+    assert torch.equal(pos, sincos_2d(pos.shape[-1], *pos.shape[:2]))

@@ -25,6 +25,7 @@ from samkit.training.hooks import (
 from samkit.training.interactive import InteractiveSamStep
 from samkit.training.lora import LoRAAdapters
 from samkit.training.schedule import WarmupDecay, build_scheduler
+from samkit.training.scratch_init import init_for_scratch_training
 from samkit.training.trainer import Trainer
 
 log = logging.getLogger("samkit.training")
@@ -70,7 +71,9 @@ def initial_model(cfg: TrainConfig):
     if cfg.model.checkpoint:
         return load_checkpoint(cfg.model.checkpoint, cfg.model.preset or None)
     torch.manual_seed(cfg.run.seed)  # identical random init on every rank and every rerun
-    return build_sam(cfg.model.preset)
+    sam = build_sam(cfg.model.preset)
+    init_for_scratch_training(sam)
+    return sam
 
 
 def apply_mode(sam, cfg: TrainConfig) -> LoRAAdapters | None:
