@@ -29,3 +29,13 @@ def reference_module():
 def tiny_twins():
     ref, ours = twin_models(get_preset("tiny"), seed=0)
     return sharpen(ref, 40.0), sharpen(ours, 40.0)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny-model tensors are far too small to split across threads; on a busy CI machine the
+    thread handoffs cost more than the work. Restored afterwards for other test directories."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

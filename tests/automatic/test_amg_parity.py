@@ -45,10 +45,10 @@ def assert_same_records(ours: list[dict], ref: list[dict]) -> None:
 
 CASES = {
     "defaults": dict(points_per_side=16),
-    "thresholds0": dict(points_per_side=12, pred_iou_thresh=0.0, stability_score_thresh=0.0),
+    "thresholds0": dict(points_per_side=8, pred_iou_thresh=0.0, stability_score_thresh=0.0),
     "thresholds0_nms_off": dict(points_per_side=6, pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=1.0),
     "stability_filter": dict(points_per_side=8, pred_iou_thresh=0.0, stability_score_thresh=0.3, box_nms_thresh=1.0),
-    "crops": dict(points_per_side=8, pred_iou_thresh=0.0, stability_score_thresh=0.0, crop_n_layers=1,
+    "crops": dict(points_per_side=6, pred_iou_thresh=0.0, stability_score_thresh=0.0, crop_n_layers=1,
                   crop_n_points_downscale_factor=2),
     "crops_nms_off": dict(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0, crop_n_layers=1,
                           box_nms_thresh=1.0, crop_nms_thresh=1.0),
@@ -61,8 +61,11 @@ CASES = {
 def test_matches_reference(case, tiny_twins, reference_module, synthetic_image):
     ref_model, our_model = tiny_twins
     kw = dict(CASES[case], output_mode="coco_rle")
-    ref = reference_module.SamAutomaticMaskGenerator(ref_model, **kw).generate(synthetic_image)
-    ours = SamAutomaticMaskGenerator(our_model, **kw).generate(synthetic_image)
+    # Half size keeps the reference's per-mask Python work (RLE, greedy NMS) fast; one case keeps
+    # the full 300 x 400 image.
+    image = synthetic_image if case == "thresholds0" else np.ascontiguousarray(synthetic_image[::2, ::2])
+    ref = reference_module.SamAutomaticMaskGenerator(ref_model, **kw).generate(image)
+    ours = SamAutomaticMaskGenerator(our_model, **kw).generate(image)
     assert_same_records(ours, ref)
     if case != "defaults":
         assert len(ours) > 0  # the case must exercise the pipeline
