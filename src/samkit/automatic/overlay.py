@@ -1,27 +1,15 @@
-"""Pictures of generated masks: a colour overlay with outlines, and an instance-label map."""
+"""Pictures of generated masks: a colour overlay with outlines, and an instance-label map.
+
+Unlike samkit.overlay.draw_overlay (which takes every mask as an array), these decode one RLE at a
+time, so hundreds of masks on a 12-megapixel photo never sit in memory together.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from samkit.automatic.records import MaskRecord
-
-
-def _colors(n: int, seed: int = 0) -> np.ndarray:
-    """n distinct-ish saturated RGB colours (uint8), reproducible."""
-    rng = np.random.default_rng(seed)
-    hues = (np.arange(n) * 0.61803398875 + rng.random()) % 1.0
-    h6 = hues * 6
-    i = np.floor(h6).astype(int) % 6
-    f = h6 - np.floor(h6)
-    v, s = 0.95, 0.75
-    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
-    table = np.stack([
-        np.stack([np.full(n, v), t, np.full(n, p)], 1), np.stack([q, np.full(n, v), np.full(n, p)], 1),
-        np.stack([np.full(n, p), np.full(n, v), t], 1), np.stack([np.full(n, p), q, np.full(n, v)], 1),
-        np.stack([t, np.full(n, p), np.full(n, v)], 1), np.stack([np.full(n, v), np.full(n, p), q], 1),
-    ])
-    return (table[i, np.arange(n)] * 255).astype(np.uint8)
+from samkit.overlay import palette
 
 
 def _draw_order(records: list[MaskRecord]) -> list[int]:
@@ -42,7 +30,7 @@ def label_map(records: list[MaskRecord], hw: tuple[int, int]) -> np.ndarray:
 def overlay(image_rgb: np.ndarray, records: list[MaskRecord], alpha: float = 0.5) -> np.ndarray:
     """H x W x 3 uint8: the image with every mask tinted in its own colour and outlined."""
     out = image_rgb.astype(np.float32).copy()
-    colors = _colors(len(records)).astype(np.float32)
+    colors = palette(len(records)).astype(np.float32)
     edges = np.zeros(image_rgb.shape[:2], dtype=bool)
     for i in _draw_order(records):
         m = records[i].mask()
