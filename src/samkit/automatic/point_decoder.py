@@ -117,6 +117,7 @@ class PointBatchDecoder:
     def _image_to_token(self, attn: nn.Module, logits_t: torch.Tensor, v_tok: torch.Tensor,
                         residual: torch.Tensor, norm: nn.Module) -> torch.Tensor:
         """Image positions attend to the tokens; returns norm(residual + attention output), B x N x C.
+        A residual with batch B is overwritten (it is the previous image side, not used afterwards).
 
         logits_t: B x H x T x N scaled logits, transposed so the softmax over the T tokens runs
         along a strided axis (a softmax over a last axis of size 7 is several times slower).
@@ -128,7 +129,10 @@ class PointBatchDecoder:
         d = v_tok.shape[-1]
         wo = attn.out_proj.weight.view(-1, self.heads, d)  # C x H x d
         m = torch.einsum("bhtd,chd->bhtc", v_tok, wo).reshape(b, h * t, -1) + attn.out_proj.bias / h
-        x = torch.baddbmm(residual, a.transpose(1, 2), m)
+        if residual.shape[0] == b:  # a per-prompt residual that is no longer needed: accumulate in place
+            x = residual.baddbmm_(a.transpose(1, 2), m)
+        else:
+            x = torch.baddbmm(residual, a.transpose(1, 2), m)
         return _ln(norm, x)
 
     # ---- public ----
