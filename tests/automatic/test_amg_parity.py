@@ -92,3 +92,23 @@ def test_output_modes_match_reference(mode, tiny_twins, reference_module, synthe
         for key in ("area", "bbox", "point_coords", "crop_box"):
             assert type(o[key]) is type(r[key])
         assert isinstance(o["predicted_iou"], float) and isinstance(o["stability_score"], float)
+
+
+@pytest.mark.slow
+def test_vit_b_matches_reference(reference_module, request):
+    """vit_b on a real photo (synthetic when the data is absent): 16 points, thresholds 0, NMS off,
+    so all 48 masks are compared; random vit_b logits are large enough for real stability scores."""
+    from reference_sam import twin_models
+    from samkit import get_preset, load_image
+
+    try:
+        image = load_image(request.getfixturevalue("coco_photo_path"))
+    except pytest.skip.Exception:
+        image = request.getfixturevalue("synthetic_image")
+    ref_model, our_model = twin_models(get_preset("vit_b"), seed=0)
+    kw = dict(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=1.0,
+              output_mode="coco_rle")
+    ref = reference_module.SamAutomaticMaskGenerator(ref_model, **kw).generate(image)
+    ours = SamAutomaticMaskGenerator(our_model, **kw).generate(image)
+    assert len(ref) == 48
+    assert_same_records(ours, ref)

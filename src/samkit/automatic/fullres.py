@@ -100,8 +100,9 @@ class FullResProjector:
             areas.append(binary.sum((1, 2)))
             boxes.append(masks_to_boxes_xyxy(binary))
         if not stab:
-            empty = torch.empty(0)
-            return MaskStats(empty, torch.empty(0, 4, dtype=torch.int64), empty.long())
+            dev = low_res.device
+            return MaskStats(torch.empty(0, device=dev), torch.empty(0, 4, dtype=torch.int64, device=dev),
+                             torch.empty(0, dtype=torch.int64, device=dev))
         return MaskStats(torch.cat(stab), torch.cat(boxes), torch.cat(areas))
 
     def binary_masks(self, low_res: torch.Tensor, mask_threshold: float):

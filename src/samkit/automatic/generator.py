@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from samkit.automatic.crops import CropBox, generate_crop_boxes, is_box_near_crop_edge
-from samkit.automatic.fullres import FullResProjector
+from samkit.automatic.fullres import FullResProjector, masks_to_boxes_xyxy
 from samkit.automatic.grid import build_all_layer_point_grids
 from samkit.automatic.nms import box_area, nms
 from samkit.automatic.point_decoder import PointBatchDecoder
@@ -243,8 +243,6 @@ class SamAutomaticMaskGenerator:
             m, changed_i = remove_small_regions(m, self.min_mask_region_area, "islands")
             new_masks.append(m)
             scores.append(0.0 if (changed_h or changed_i) else 1.0)
-        from samkit.automatic.fullres import masks_to_boxes_xyxy
-
         boxes = masks_to_boxes_xyxy(torch.as_tensor(np.stack(new_masks)))
         keep = nms(boxes.float(), torch.tensor(scores), max(self.box_nms_thresh, self.crop_nms_thresh))
         out = []
