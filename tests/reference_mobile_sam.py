@@ -84,3 +84,32 @@ def import_mobile_sam():
 def build_reference_vit_t():
     """MobileSAM's official vit_t Sam (random init, eval mode)."""
     return import_mobile_sam().build_sam_vit_t()
+
+
+def randomize_state_dict(state: dict[str, torch.Tensor], seed: int = 0) -> dict[str, torch.Tensor]:
+    """A copy of `state` where every float tensor carries information, so parity covers all of it.
+
+    Fresh inits leave BatchNorm at identity statistics, attention biases and most biases at zero and
+    MBConv's last BN weight at 0 (branch switched off): a bug in any of those would go unseen. The
+    new values keep activations sane (variances in [0.5, 1.5], weights near their init scale).
+    """
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, t in state.items():
+        if not t.is_floating_point():
+            out[name] = t.clone()
+            continue
+        u = torch.rand(t.shape, generator=g)
+        n = torch.randn(t.shape, generator=g)
+        if name.endswith(("running_var", "bn.weight")):
+            new = 0.5 + u
+        elif name.endswith(("running_mean", "bn.bias")):
+            new = 0.2 * n
+        elif name.endswith("attention_biases"):
+            new = n
+        elif torch.count_nonzero(t) == 0:
+            new = 0.02 * n
+        else:
+            new = t + 0.1 * t.float().std().clamp_min(1e-3) * n
+        out[name] = new.to(t.dtype)
+    return out
