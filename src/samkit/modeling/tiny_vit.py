@@ -103,10 +103,12 @@ class TinyViT(nn.Module):
         """x: B x 3 x S x S (normalised, padded) -> B x out_chans x S/16 x S/16."""
         if x.shape[-2:] != (self.img_size, self.img_size):
             raise ValueError(f"TinyViT expects B x 3 x {self.img_size} x {self.img_size} input, got {tuple(x.shape)}")
-        x = self.patch_embed(x)
+        # Channels-last throughout: oneDNN's convolutions (depthwise above all) run ~2x faster on
+        # it, and the attention stages' B x H x W x C view of it is then free, not a copy.
+        x = self.patch_embed(x.contiguous(memory_format=torch.channels_last))
         for layer in self.layers:
             x = layer(x)
-        return self.neck(x)
+        return self.neck(x).contiguous()
 
 
 def _init_weights(m: nn.Module) -> None:

@@ -27,6 +27,17 @@ class Conv2dBN(nn.Sequential):
         nn.init.constant_(self.bn.weight, bn_weight_init)
         nn.init.zeros_(self.bn.bias)
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return self.bn(self.c(x))  # batch statistics, running-stat updates
+        # Eval: BatchNorm is an affine map per channel, folded into the conv (one pass over the
+        # activations instead of two). Differentiable, recomputed per call (weights are small).
+        bn, c = self.bn, self.c
+        scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+        weight = c.weight * scale.view(-1, 1, 1, 1)
+        bias = bn.bias - bn.running_mean * scale
+        return F.conv2d(x, weight, bias, c.stride, c.padding, c.dilation, c.groups)
+
 
 class MBConv(nn.Module):
     """Inverted residual: 1x1 expand, 3x3 depthwise, 1x1 project, + input, GELU. B x C x H x W -> same."""
@@ -99,7 +110,10 @@ class WindowAttention(nn.Module):
         return super().train(mode)
 
     def attention_bias(self, dtype: torch.dtype) -> torch.Tensor:
-        """heads x T x T additive bias in `dtype` (SDPA wants the mask in the query's dtype).
+        """1 x heads x T x T additive bias in `dtype` (SDPA wants the mask in the query's dtype).
+
+        4-D on purpose: on CPU a 3-D mask sends SDPA to its slow math fallback (~4x slower here),
+        while a 1 x heads x T x T mask broadcast over the windows takes the fused kernel.
 
         While the bias can receive gradients it is gathered afresh (cheap: a few hundred KB). In
         inference (eval mode, or no grad) it is cached and rebuilt only when the table changes
@@ -107,11 +121,11 @@ class WindowAttention(nn.Module):
         """
         table = self.attention_biases
         if self.training or (torch.is_grad_enabled() and table.requires_grad):
-            return table[:, self.attention_bias_idxs].to(dtype)
+            return table[:, self.attention_bias_idxs].to(dtype).unsqueeze(0)
         key = (table.device, table.data_ptr(), table._version, dtype)
         if self._bias_cache is None or self._bias_cache[0] != key:
             with torch.no_grad():
-                self._bias_cache = (key, table[:, self.attention_bias_idxs].to(dtype))
+                self._bias_cache = (key, table[:, self.attention_bias_idxs].to(dtype).unsqueeze(0))
         return self._bias_cache[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
