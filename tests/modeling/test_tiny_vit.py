@@ -79,6 +79,15 @@ def test_tinyvit_block_matches_official(mobile_sam, hw, window):
         expected = ref(x.flatten(1, 2)).view(2, *hw, 32)
         got = ours(x)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    # Train mode: BatchNorm on batch statistics, bias gathered afresh, gradients to the table.
+    ref.train(), ours.train()
+    x.requires_grad_(True)
+    expected = ref(x.flatten(1, 2)).view(2, *hw, 32)
+    got = ours(x)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    (g_ref,) = torch.autograd.grad(expected.square().sum(), ref.attn.attention_biases)
+    (g_our,) = torch.autograd.grad(got.square().sum(), ours.attn.attention_biases)
+    torch.testing.assert_close(g_our, g_ref, atol=1e-4, rtol=1e-4)
 
 
 def test_mbconv_and_patch_merging_match_official(mobile_sam):
