@@ -10,6 +10,7 @@ median per configuration is reported. Writes the `vit_t` section of docs/benchma
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -26,7 +27,8 @@ from samkit.build import build_sam  # noqa: E402
 from samkit.image_io import load_image  # noqa: E402
 from samkit.inference.predictor import SamPredictor  # noqa: E402
 
-DEFAULT_IMAGE = ROOT.parent / "shared" / "data" / "coco" / "images" / "train2017" / "000000000009.jpg"
+SHARED_DATA = Path(os.environ.get("SAMKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DEFAULT_IMAGE = SHARED_DATA / "coco" / "images" / "train2017" / "000000000009.jpg"
 
 
 def _photo(path: Path | None) -> tuple[np.ndarray, str]:
