@@ -188,7 +188,7 @@ class SamAutomaticMaskGenerator:
         keep_2d = keep.view(-1, n_out)
         prompts = torch.nonzero(keep_2d.any(dim=1)).flatten()
         if prompts.numel():
-            low = decoder.masks(out.keys[prompts], out.hyper[prompts], side.hw)  # P' x M x 4h x 4w
+            low = decoder.masks(side, out, prompts)  # P' x M x 4h x 4w
             low = projector.crop_low_res(low[keep_2d[prompts]])
         else:
             low = torch.empty(0, *projector.needed_hw, device=device)

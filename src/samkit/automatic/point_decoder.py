@@ -48,7 +48,8 @@ class DecodedPoints:
     """Decoder state for P prompts after the transformer (everything masks still need)."""
 
     iou_pred: torch.Tensor  # P x M predicted IoU of the M multimask outputs
-    hyper: torch.Tensor  # P x M x C/8 hypernetwork weights of the M mask tokens
+    queries: torch.Tensor  # P x T x C tokens after the two-way blocks
+    tok_pe: torch.Tensor  # P x T x C token positional embeddings (the prompt tokens themselves)
     keys: torch.Tensor  # P x N x C image side after the transformer (input of upscaling)
 
 
@@ -97,18 +98,26 @@ class PointBatchDecoder:
         a = torch.softmax(qh @ kh.transpose(-1, -2) / math.sqrt(qh.shape[-1]), dim=-1)
         return _lin(attn.out_proj, self._merge(a @ vh))
 
-    def _token_to_image(self, attn: nn.Module, q_tokens: torch.Tensor, keys_pe: torch.Tensor, keys: torch.Tensor):
+    def _token_to_image(self, attn: nn.Module, q_tokens: torch.Tensor, keys: torch.Tensor,
+                        keys_pe: torch.Tensor | None = None, pe: torch.Tensor | None = None) -> torch.Tensor:
         """Tokens attend to per-prompt image tensors (B x N x C) without projecting them.
 
-        logits_h = (Q_h Wk_h) (keys+pe)^T; output_h = (A_h keys) Wv_h^T + bv_h.
+        logits_h = (Q_h Wk_h) (keys+pe)^T; output_h = (A_h keys) Wv_h^T + bv_h. Pass keys_pe
+        (keys + pe, B x N x C) when it exists; otherwise pe (1 x N x C) is applied through one
+        shared (B*H*T x C) @ (C x N) product, which is cheaper than materialising keys + pe when
+        only a few tokens attend.
         """
         b, t, _ = q_tokens.shape
         qh = self._split(_lin(attn.q_proj, q_tokens))  # B x H x T x d
         d = qh.shape[-1]
         wk = attn.k_proj.weight.view(self.heads, d, -1)  # H x d x C
         q_img = torch.einsum("bhtd,hdc->bhtc", qh, wk).reshape(b, self.heads * t, -1)
-        logits = torch.bmm(q_img, keys_pe.transpose(1, 2)).mul_(1.0 / math.sqrt(d))
-        a = torch.softmax(logits, dim=-1)  # B x HT x N
+        if keys_pe is not None:
+            logits = torch.bmm(q_img, keys_pe.transpose(1, 2))
+        else:
+            pe_part = torch.matmul(q_img.reshape(-1, q_img.shape[-1]), pe[0].T).view(b, self.heads * t, -1)
+            logits = torch.baddbmm(pe_part, q_img, keys.transpose(1, 2))
+        a = torch.softmax(logits.mul_(1.0 / math.sqrt(d)), dim=-1)  # B x HT x N
         z = torch.bmm(a, keys).view(b, self.heads, t, -1)  # B x H x T x C
         wv = attn.v_proj.weight.view(self.heads, d, -1)
         vh = torch.einsum("bhtc,hdc->bhtd", z, wv) + attn.v_proj.bias.view(self.heads, 1, d)
@@ -175,7 +184,7 @@ class PointBatchDecoder:
                 o = torch.bmm(a, side.v1).view(self.heads, b, t, d).transpose(0, 1)
                 attn_out = _lin(t2i.out_proj, self._merge(o))
             else:
-                attn_out = self._token_to_image(t2i, queries + tok_pe, keys_pe, keys)
+                attn_out = self._token_to_image(t2i, queries + tok_pe, keys, keys_pe=keys_pe)
             queries = _ln(blk.norm2, queries + attn_out)
             queries = _ln(blk.norm3, queries + _lin(blk.mlp.lin2, F.relu(_lin(blk.mlp.lin1, queries))))
             # image -> tokens
@@ -200,25 +209,33 @@ class PointBatchDecoder:
                 logits_t = logits_t.view(b, self.heads, -1, logits_t.shape[-1])
                 residual = keys
             keys = self._image_to_token(i2t, logits_t, v_tok, residual, blk.norm4)
-            keys_pe = keys + side.pe
-        # Final tokens -> image attention, only for the tokens that are read: IoU + multimask tokens.
-        sel = [0] + list(range(2, 1 + self.n_mask_tokens))
-        q_sel, pe_sel = queries[:, sel], tok_pe[:, sel]
-        attn_out = self._token_to_image(tf.final_attn_token_to_image, q_sel + pe_sel, keys_pe, keys)
-        q_sel = _ln(tf.norm_final_attn, q_sel + attn_out)
-        iou_pred = _mlp(dec.iou_prediction_head, q_sel[:, 0])[:, 1:]
-        hyper = torch.stack(
-            [_mlp(dec.output_hypernetworks_mlps[j + 1], q_sel[:, 1 + j]) for j in range(self.n_mask_tokens - 1)], dim=1
-        )
-        return DecodedPoints(iou_pred=iou_pred, hyper=hyper, keys=keys)
+            keys_pe = keys + side.pe if i + 1 < len(tf.layers) else None
+        # Final token -> image attention for the IoU token only: the IoU filter needs nothing else.
+        # The mask tokens take their final attention in masks(), for the prompts that survive.
+        tf_final = tf.final_attn_token_to_image
+        q0 = queries[:, :1]
+        q0 = _ln(tf.norm_final_attn, q0 + self._token_to_image(tf_final, q0 + tok_pe[:, :1], keys, pe=side.pe))
+        iou_pred = _mlp(dec.iou_prediction_head, q0[:, 0])[:, 1:]
+        return DecodedPoints(iou_pred=iou_pred, queries=queries, tok_pe=tok_pe, keys=keys)
 
     @torch.no_grad()
-    def masks(self, keys: torch.Tensor, hyper: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        """Low-res mask logits for B prompts: keys B x N x C, hyper B x M x C/8 -> B x M x 4h x 4w.
+    def masks(self, side: ImageSide, out: DecodedPoints, prompts: torch.Tensor) -> torch.Tensor:
+        """Low-res mask logits of the multimask outputs for the selected prompts (indices into the
+        batch): P' x M x 4h x 4w, in the padded model-input frame.
 
-        The two stride-2 transposed convolutions are per-position matmuls; weights are reordered
-        so the output channels come last (channel LayerNorm and the hyper dot need no transposes).
+        The mask tokens' final attention runs here, then the upscaling. The two stride-2 transposed
+        convolutions are per-position matmuls; weights are reordered so output channels come last
+        (channel LayerNorm and the hyper dot need no transposes).
         """
+        tf, dec = self.tf, self.dec
+        sel = list(range(2, 1 + self.n_mask_tokens))  # multimask tokens (token 1 is the single-mask one)
+        keys = out.keys[prompts]
+        q = out.queries[prompts][:, sel]
+        q = _ln(tf.norm_final_attn,
+                q + self._token_to_image(tf.final_attn_token_to_image, q + out.tok_pe[prompts][:, sel], keys, pe=side.pe))
+        hyper = torch.stack([_mlp(dec.output_hypernetworks_mlps[j], q[:, i]) for i, j in enumerate(range(1, self.n_mask_tokens))],
+                            dim=1)
+        hw = side.hw
         up = self.dec.output_upscaling
         conv1, ln1, conv2 = up[0], up[1], up[3]
         b, n, c = keys.shape
