@@ -124,6 +124,7 @@ def main() -> None:
     ap.add_argument("--memory", action="store_true", help="also measure peak RSS at 4000 x 3000 with crops")
     ap.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--memory-zero", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--memory-results", type=Path, help="include memory results (JSON lines) of earlier child runs")
     ap.add_argument("--zero-points", type=int, default=16, help="points per side of the thresholds-0 run")
     ap.add_argument("--no-write", action="store_true", help="print only, do not update docs/benchmarks.md")
     args = ap.parse_args()
@@ -154,13 +155,16 @@ def main() -> None:
         print(f"[bench_amg]   samkit {our_t:.1f} s ({fmt_parts(our_parts)}); ratio {our_t / ref_t:.3f}; {par}", flush=True)
         rows.append((name, ref_t, ref_parts, our_t, our_parts, par))
 
-    mem = None
+    mems: list[dict] = []
     if args.memory:
-        print("[bench_amg] memory run (4000 x 3000, crop_n_layers=1, samkit only) ...", flush=True)
-        proc = subprocess.run([sys.executable, __file__, "--memory-child", "--preset", args.preset, "--image", str(args.image)],
-                              capture_output=True, text=True, check=True)
-        mem = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"[bench_amg]   {mem}", flush=True)
+        for zero in (False, True):
+            print(f"[bench_amg] memory run (4000 x 3000, crop_n_layers=1, samkit only, thresholds0={zero}) ...", flush=True)
+            cmd = [sys.executable, __file__, "--memory-child", "--preset", args.preset, "--image", str(args.image)]
+            proc = subprocess.run(cmd + (["--memory-zero"] if zero else []), capture_output=True, text=True, check=True)
+            mems.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            print(f"[bench_amg]   {mems[-1]}", flush=True)
+    if args.memory_results:  # JSON lines printed by earlier --memory-child runs of this script
+        mems += [json.loads(line) for line in args.memory_results.read_text().splitlines() if line.startswith("{")]
 
     h, w = image.shape[:2]
     lines = [
@@ -188,11 +192,16 @@ def main() -> None:
         "With random weights the predicted IoU is far below 0.88, so at default settings both keep no mask; "
         "the thresholds-0 row is where filtering, NMS and RLE do real work.",
     ]
-    if mem is not None:
-        lines += ["", f"Memory: samkit on the photo upscaled to 4000x3000 with crop_n_layers=1 (5 crops, default "
-                      f"thresholds, {mem.get('points_per_side', 32)}x{mem.get('points_per_side', 32)} points = one batch of 64 per crop): peak RSS {mem['peak_rss_gib']:.2f} GiB (model loaded: {mem['rss_after_model_gib']:.2f} GiB), "
-                      f"{mem['seconds']:.0f} s, {mem['masks']} masks. The reference was not run at this size: "
-                      "it upsamples every batch of 192 masks to 4000x3000 float logits (~9 GB per batch)."]
+    for mem in mems:
+        pts = mem.get("points_per_side", 32)
+        what = "thresholds 0 (every mask through full-resolution stats, NMS, RLE)" if mem.get("thresholds0") else "default thresholds"
+        lines += ["", f"Memory: samkit alone on the photo upscaled to 4000x3000, crop_n_layers=1 (5 crops), {what}, "
+                      f"{pts}x{pts} points per crop (peak memory is set by one crop and one batch, not by the number "
+                      f"of batches): peak RSS {mem['peak_rss_gib']:.2f} GiB, {mem['seconds']:.0f} s "
+                      f"({fmt_parts(mem['parts'])}), {mem['masks']} masks."]
+    if mems:
+        lines += ["The reference was not run at this size: it upsamples each batch of 192 masks to 4000x3000 float "
+                  "logits (~9 GB per batch) before filtering."]
     md = "\n".join(lines)
     print(md)
     if not args.no_write:
