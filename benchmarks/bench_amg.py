@@ -91,6 +91,15 @@ def parity(ours: list[dict], ref: list[dict]) -> dict:
     return res
 
 
+def _vm_hwm_kb() -> int:
+    """Peak RSS of this process in KiB. VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec,
+    so a child started by a big parent would report the parent's size."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def memory_child(preset: str, image_path: Path, zero: bool = False) -> None:
     """Child process: samkit only, 4000 x 3000, crop_n_layers=1; prints JSON with peak RSS."""
     from PIL import Image
@@ -100,14 +109,14 @@ def memory_child(preset: str, image_path: Path, zero: bool = False) -> None:
 
     image = np.asarray(Image.fromarray(load_image(image_path)).resize((4000, 3000), Image.BILINEAR))
     model = build_sam(preset)
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss0 = _vm_hwm_kb()
     # Peak memory is set by one crop's encoder pass and one batch of points_per_batch prompts, not by
     # the number of batches, so a coarser grid (one batch per crop) measures the same peak in less time.
     kw = dict(crop_n_layers=1, points_per_side=MEMORY_POINTS, output_mode="coco_rle")
     if zero:  # worst case for post-processing: every mask goes through full-resolution stats
         kw.update(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)
     out, total, parts = run_samkit(model, image, kw)
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kb = _vm_hwm_kb()
     print(json.dumps({"seconds": total, "parts": parts, "masks": len(out), "peak_rss_gib": peak_kb / 2**20,
                       "rss_after_model_gib": rss0 / 2**20, "points_per_side": kw["points_per_side"],
                       "thresholds0": zero}))
