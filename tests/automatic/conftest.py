@@ -32,10 +32,12 @@ def tiny_twins():
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
+def _one_thread(request):
     """Tiny-model tensors are far too small to split across threads; on a busy CI machine the
-    thread handoffs cost more than the work. Restored afterwards for other test directories."""
+    thread handoffs cost more than the work. vit_b-sized (slow) tests keep every thread.
+    Restored afterwards for other test directories."""
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    if request.node.get_closest_marker("slow") is None:
+        torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
