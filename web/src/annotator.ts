@@ -1,0 +1,374 @@
+/**
+ * The annotation session for one open image: prompts -> decoder -> mask on the canvas, the choice
+ * among SAM's three masks for a single click, the hover preview, accepting objects (COCO RLE) and
+ * editing the object list. Everything here is in the image frame; the Stage maps it to the screen.
+ */
+import { api, type Annotation, type ImageRecord, type ModelInfo } from "./api";
+import { modelScale, outputHw, type Hw } from "./coords";
+import type { DecodeResult, SamDecoder } from "./decoder";
+import { colorIndex, renderObjectList } from "./objects";
+import { EMPTY_PROMPT, isAmbiguous, isEmpty, PromptHistory, withBox, withPoint, type BoxPrompt, type PromptState } from "./prompts";
+import { binaryCanvas, CURRENT_MASK_RGB, logitsCanvas, logitsThumbnail, objectColor, Stage } from "./render";
+import { decodeRle, encodeRle, maskAreaBbox } from "./rle";
+import type { DecodeKind, SamkitStats } from "./stats";
+
+/** Longest side of the masks computed for clicks and hover; accepting decodes at full size. */
+const PREVIEW_MAX_SIDE = 1024;
+/** Quiet time after the mouse stops before a hover preview is decoded. */
+const HOVER_DEBOUNCE_MS = 30;
+
+interface Shown {
+  result: DecodeResult;
+  prompt: PromptState;
+}
+
+export interface AnnotatorUi {
+  status(text: string, error?: boolean): void;
+  objectList: HTMLElement;
+  objectCount: HTMLElement;
+  maskChoices: HTMLElement;
+  category: HTMLInputElement;
+  latency: HTMLElement;
+  buttons: { accept: HTMLButtonElement; undo: HTMLButtonElement; redo: HTMLButtonElement; clear: HTMLButtonElement };
+  /** Called after the object list changed on the server (so the image list can update its counts). */
+  saved(image: ImageRecord, count: number): void;
+}
+
+export class Annotator {
+  readonly history = new PromptHistory();
+  objects: { ann: Annotation; canvas: HTMLCanvasElement }[] = [];
+  selected: number | null = null;
+  showObjects = true;
+  hoverEnabled = true;
+
+  private image: ImageRecord | null = null;
+  private origHw: Hw = [1, 1];
+  private scale = 1;
+  private shown: Shown | null = null;
+  private hoverShown: Shown | null = null;
+  private chosen: number | null = null; // user's pick among masks 1..3 (null: highest IoU)
+  private dragBox: BoxPrompt | null = null;
+  private hoverTimer = 0;
+  private hoverPoint: [number, number] | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private saving: Promise<unknown> = Promise.resolve();
+  private decodeSeq = 0;
+
+  constructor(
+    private readonly model: ModelInfo,
+    private readonly decoder: SamDecoder,
+    private readonly stage: Stage,
+    private readonly ui: AnnotatorUi,
+    private readonly stats: SamkitStats,
+  ) {}
+
+  get isReady(): boolean {
+    return this.image !== null && this.decoder.hasEmbedding;
+  }
+
+  /** Start annotating `image` (its embedding is already in the decoder) with its saved objects. */
+  open(image: ImageRecord, annotations: Annotation[]): void {
+    this.image = image;
+    this.origHw = [image.height, image.width];
+    this.scale = modelScale(this.origHw, this.model.img_size);
+    this.history.reset();
+    this.shown = this.hoverShown = null;
+    this.chosen = null;
+    this.selected = null;
+    this.objects = annotations.map((ann, i) => this.withCanvas(ann, i));
+    this.refresh();
+  }
+
+  close(): void {
+    this.image = null;
+    this.objects = [];
+    this.history.reset();
+    this.shown = this.hoverShown = null;
+    this.refresh();
+  }
+
+  /** Serialise decoder runs: onnxruntime-web sessions must not run concurrently. */
+  private exclusive<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(job, job);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async decode(prompt: PromptState, kind: DecodeKind, outHw: Hw): Promise<DecodeResult> {
+    const result = await this.exclusive(() => this.decoder.run(prompt, this.scale, outHw));
+    const points = prompt.points.length + (prompt.box ? 2 : 1);
+    this.stats.decodes.push({ kind, ms: result.ms, points, outHw });
+    this.ui.latency.textContent = `decode ${result.ms.toFixed(1)} ms · ${this.stats.threads} thread${this.stats.threads > 1 ? "s" : ""}`;
+    return result;
+  }
+
+  // ---- prompts --------------------------------------------------------------------------------
+
+  click(x: number, y: number, label: 0 | 1): void {
+    this.edit(withPoint(this.history.present, { x, y, label }));
+  }
+
+  box(box: BoxPrompt): void {
+    this.edit(withBox(this.history.present, box));
+  }
+
+  dragging(box: BoxPrompt | null): void {
+    this.dragBox = box;
+    this.draw();
+  }
+
+  undo(): void {
+    if (this.history.undo()) this.promptChanged();
+  }
+
+  redo(): void {
+    if (this.history.redo()) this.promptChanged();
+  }
+
+  clear(): void {
+    if (!isEmpty(this.history.present)) this.edit(EMPTY_PROMPT);
+    this.selected = null;
+    this.refresh();
+  }
+
+  pickMask(k: 1 | 2 | 3): void {
+    if (!this.shown || !isAmbiguous(this.shown.prompt) || this.shown.result.numMasks < 4) return;
+    this.chosen = k;
+    this.refresh();
+  }
+
+  private edit(next: PromptState): void {
+    if (!this.isReady) return;
+    this.history.push(next);
+    this.promptChanged();
+  }
+
+  private promptChanged(): void {
+    this.chosen = null;
+    this.hoverShown = null;
+    window.clearTimeout(this.hoverTimer);
+    const prompt = this.history.present;
+    const seq = ++this.decodeSeq;
+    if (isEmpty(prompt)) {
+      this.shown = null;
+      this.refresh();
+      return;
+    }
+    this.draw(); // show the new dot at once; the mask follows
+    this.decode(prompt, "click", outputHw(this.origHw, PREVIEW_MAX_SIDE))
+      .then((result) => {
+        if (seq !== this.decodeSeq) return; // a newer prompt is on its way
+        this.shown = { result, prompt };
+        this.refresh();
+      })
+      .catch((e) => this.ui.status(`decoder failed: ${e}`, true));
+  }
+
+  /** Which of the result's masks is shown: user's pick or best IoU for a single click, else 0. */
+  private maskIndex(shown: Shown): number {
+    const { result, prompt } = shown;
+    if (result.numMasks < 4 || !isAmbiguous(prompt)) return 0;
+    if (this.chosen !== null) return this.chosen;
+    let best = 1;
+    for (let k = 2; k <= 3; k++) if (result.iou[k] > result.iou[best]) best = k;
+    return best;
+  }
+
+  // ---- hover preview ------------------------------------------------------------------------
+
+  hover(x: number, y: number): void {
+    if (!this.hoverEnabled || !this.isReady || !isEmpty(this.history.present)) return;
+    this.hoverPoint = [x, y];
+    window.clearTimeout(this.hoverTimer);
+    this.hoverTimer = window.setTimeout(() => this.runHover(), HOVER_DEBOUNCE_MS);
+  }
+
+  leave(): void {
+    window.clearTimeout(this.hoverTimer);
+    this.hoverPoint = null;
+    if (this.hoverShown) {
+      this.hoverShown = null;
+      this.draw();
+    }
+  }
+
+  private runHover(): void {
+    const point = this.hoverPoint;
+    if (!point || !isEmpty(this.history.present)) return;
+    const prompt = withPoint(EMPTY_PROMPT, { x: point[0], y: point[1], label: 1 });
+    const seq = this.decodeSeq;
+    this.decode(prompt, "hover", outputHw(this.origHw, PREVIEW_MAX_SIDE))
+      .then((result) => {
+        // Drop it if the user clicked meanwhile or the mouse left.
+        if (seq !== this.decodeSeq || !isEmpty(this.history.present) || this.hoverPoint !== point) return;
+        this.hoverShown = { result, prompt };
+        this.draw();
+      })
+      .catch(() => undefined);
+  }
+
+  // ---- objects ------------------------------------------------------------------------------
+
+  /** Decode the current prompt at full image size and store the mask as a new object. */
+  async accept(): Promise<void> {
+    const image = this.image;
+    const prompt = this.history.present;
+    if (!image || !this.isReady) return;
+    if (isEmpty(prompt) || !this.shown) {
+      this.ui.status("Nothing to accept: click the object first.");
+      return;
+    }
+    const index = this.maskIndex(this.shown);
+    const result = await this.decode(prompt, "accept", this.origHw);
+    const [h, w] = this.origHw;
+    const offset = index * h * w;
+    const mask = new Uint8Array(h * w);
+    const threshold = this.model.mask_threshold;
+    for (let i = 0; i < mask.length; i++) mask[i] = result.masks[offset + i] > threshold ? 1 : 0;
+    const { area, bbox } = maskAreaBbox(mask, h, w);
+    if (area === 0) {
+      this.ui.status("The mask is empty: add a point on the object before accepting.", true);
+      return;
+    }
+    const category = this.ui.category.value.trim() || "object";
+    const ann: Annotation = {
+      category,
+      segmentation: encodeRle(mask, h, w),
+      bbox,
+      area,
+      predicted_iou: Number(result.iou[index].toFixed(4)),
+    };
+    this.objects.push({ ann, canvas: binaryCanvas(mask, this.origHw, objectColor(this.objects.length)) });
+    this.history.reset();
+    this.shown = null;
+    this.selected = null;
+    this.refresh();
+    await this.save(`Accepted “${category}” (${area.toLocaleString()} px).`);
+  }
+
+  remove(index: number): void {
+    if (index < 0 || index >= this.objects.length) return;
+    const [gone] = this.objects.splice(index, 1);
+    this.selected = null;
+    this.refresh();
+    void this.save(`Deleted “${gone.ann.category}”.`);
+  }
+
+  removeSelected(): void {
+    if (this.selected !== null) this.remove(this.selected);
+  }
+
+  relabel(index: number, category: string): void {
+    const o = this.objects[index];
+    if (!o || o.ann.category === category) return;
+    o.ann = { ...o.ann, category };
+    this.refresh();
+    void this.save(`Relabelled object ${index + 1} as “${category}”.`);
+  }
+
+  select(index: number | null): void {
+    this.selected = index;
+    this.refresh();
+  }
+
+  /** Resolves when every edit so far is on the server (exports wait for this). */
+  flush(): Promise<unknown> {
+    return this.saving;
+  }
+
+  private save(message: string): Promise<unknown> {
+    const image = this.image!;
+    const snapshot = this.objects.map((o) => o.ann);
+    const job = async () => {
+      try {
+        const saved = await api.saveAnnotations(image.id, snapshot);
+        if (this.image?.id === image.id && saved.length === this.objects.length) {
+          saved.forEach((ann, i) => {
+            if (this.objects[i].ann.category === ann.category) this.objects[i].ann = ann; // now with its id
+          });
+          this.refresh();
+        }
+        this.ui.saved(image, saved.length);
+        this.ui.status(message + " Saved.");
+      } catch (e) {
+        this.ui.status(`${e instanceof Error ? e.message : e} — your objects are still here; edit again to retry.`, true);
+      }
+    };
+    this.saving = this.saving.then(job, job);
+    return this.saving;
+  }
+
+  private withCanvas(ann: Annotation, i: number): { ann: Annotation; canvas: HTMLCanvasElement } {
+    const mask = decodeRle(ann.segmentation);
+    return { ann, canvas: binaryCanvas(mask, ann.segmentation.size, objectColor(colorIndex(ann, i))) };
+  }
+
+  // ---- drawing ------------------------------------------------------------------------------
+
+  /** Redraw the overlay and the side panels. */
+  refresh(): void {
+    this.draw();
+    this.renderChoices();
+    const b = this.ui.buttons;
+    b.undo.disabled = !this.history.canUndo;
+    b.redo.disabled = !this.history.canRedo;
+    b.accept.disabled = !this.shown;
+    b.clear.disabled = isEmpty(this.history.present);
+    const categories = [...new Set(["object", ...this.objects.map((o) => o.ann.category)])];
+    renderObjectList(this.ui.objectList, this.objects.map((o) => o.ann), this.selected, categories, {
+      select: (i) => this.select(i),
+      relabel: (i, c) => this.relabel(i, c),
+      remove: (i) => this.remove(i),
+    });
+    this.ui.objectCount.textContent = this.objects.length ? `(${this.objects.length})` : "";
+  }
+
+  private maskCanvasCache: { key: unknown; index: number; canvas: HTMLCanvasElement } | null = null;
+
+  private draw(): void {
+    const shown = this.hoverShown ?? this.shown;
+    let currentMask: HTMLCanvasElement | null = null;
+    if (shown) {
+      const index = this.maskIndex(shown);
+      const c = this.maskCanvasCache;
+      if (c && c.key === shown.result && c.index === index) currentMask = c.canvas;
+      else {
+        const r = shown.result;
+        currentMask = logitsCanvas(r.masks, index, r.maskHw, this.model.mask_threshold, CURRENT_MASK_RGB);
+        this.maskCanvasCache = { key: r, index, canvas: currentMask };
+      }
+    }
+    this.stage.draw({
+      objects: this.objects.map((o, i) => ({ canvas: o.canvas, selected: i === this.selected, visible: this.showObjects })),
+      currentMask,
+      preview: shown === this.hoverShown && shown !== null,
+      prompt: this.history.present,
+      dragBox: this.dragBox,
+    });
+  }
+
+  private renderChoices(): void {
+    const panel = this.ui.maskChoices;
+    const shown = this.shown;
+    if (!shown || !isAmbiguous(shown.prompt) || shown.result.numMasks < 4) {
+      panel.hidden = true;
+      return;
+    }
+    panel.hidden = false;
+    const row = panel.querySelector(".choices")!;
+    row.replaceChildren();
+    const chosen = this.maskIndex(shown);
+    const r = shown.result;
+    for (let k = 1; k <= 3; k++) {
+      const button = document.createElement("button");
+      button.className = "choice" + (k === chosen ? " chosen" : "");
+      button.dataset.mask = String(k);
+      const thumb = logitsThumbnail(r.masks, k, r.maskHw, this.model.mask_threshold, CURRENT_MASK_RGB);
+      const label = document.createElement("span");
+      label.textContent = `${k} · IoU ${r.iou[k].toFixed(2)}`;
+      button.append(thumb, label);
+      button.addEventListener("click", () => this.pickMask(k as 1 | 2 | 3));
+      row.append(button);
+    }
+  }
+}
