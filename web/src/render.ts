@@ -4,7 +4,7 @@
  * their own resolution (one pass over the pixels, outline included) and then scaled by drawImage,
  * which the GPU compositor does for free; redrawing the overlay never touches mask pixels again.
  */
-import { imageToDisplay, type Hw } from "./coords";
+import { fitSize, imageToDisplay, type Hw } from "./coords";
 import type { BoxPrompt, PromptState } from "./prompts";
 
 export type Rgb = [number, number, number];
@@ -111,10 +111,9 @@ export class Stage {
   /** Fit the canvases to the host (call on resize); backing stores follow devicePixelRatio. */
   layout(): void {
     const box = this.host.getBoundingClientRect();
-    const [h, w] = this.origHw;
-    const s = Math.min((box.width - 16) / w, (box.height - 16) / h);
-    this.cssW = Math.max(1, Math.floor(w * s));
-    this.cssH = Math.max(1, Math.floor(h * s));
+    const fit = fitSize(this.origHw, box.width - 16, box.height - 16); // 8 px of margin around the image
+    this.cssW = fit.width;
+    this.cssH = fit.height;
     const dpr = window.devicePixelRatio || 1;
     for (const c of [this.imageCanvas, this.overlay]) {
       c.style.width = `${this.cssW}px`;
