@@ -6,9 +6,10 @@
 import { api, type Annotation, type ImageRecord, type ModelInfo } from "./api";
 import { modelScale, outputHw, type Hw } from "./coords";
 import type { DecodeResult, SamDecoder } from "./decoder";
-import { colorIndex, renderObjectList } from "./objects";
+import { renderObjectList } from "./objects";
 import { EMPTY_PROMPT, isAmbiguous, isEmpty, PromptHistory, withBox, withPoint, type BoxPrompt, type PromptState } from "./prompts";
-import { binaryCanvas, CURRENT_MASK_RGB, logitsCanvas, logitsThumbnail, objectColor, Stage } from "./render";
+import { renderMaskChoices } from "./choices";
+import { binaryCanvas, CURRENT_MASK_RGB, logitsCanvas, objectColor, type Rgb, Stage } from "./render";
 import { decodeRle, encodeRle, maskAreaBbox } from "./rle";
 import type { DecodeKind, SamkitStats } from "./stats";
 
@@ -36,7 +37,9 @@ export interface AnnotatorUi {
 
 export class Annotator {
   readonly history = new PromptHistory();
-  objects: { ann: Annotation; canvas: HTMLCanvasElement }[] = [];
+  /** Accepted objects of the open image; each keeps the colour it was first drawn with. */
+  objects: { ann: Annotation; canvas: HTMLCanvasElement; color: Rgb }[] = [];
+  private nextColor = 0;
   selected: number | null = null;
   showObjects = true;
   hoverEnabled = true;
@@ -52,7 +55,10 @@ export class Annotator {
   private hoverPoint: [number, number] | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private saving: Promise<unknown> = Promise.resolve();
-  private decodeSeq = 0;
+  private mainBusy = false;
+  private mainWanted = false;
+  private hoverBusy = false;
+  private hoverWanted = false;
 
   constructor(
     private readonly model: ModelInfo,
@@ -75,7 +81,8 @@ export class Annotator {
     this.shown = this.hoverShown = null;
     this.chosen = null;
     this.selected = null;
-    this.objects = annotations.map((ann, i) => this.withCanvas(ann, i));
+    this.objects = annotations.map((ann, i) => this.withCanvas(ann, objectColor(i)));
+    this.nextColor = annotations.length;
     this.refresh();
   }
 
@@ -147,26 +154,37 @@ export class Annotator {
     this.chosen = null;
     this.hoverShown = null;
     window.clearTimeout(this.hoverTimer);
-    const prompt = this.history.present;
-    const seq = ++this.decodeSeq;
-    if (isEmpty(prompt)) {
-      this.shown = null;
-      this.refresh();
-      return;
+    if (isEmpty(this.history.present)) this.shown = null;
+    this.refresh(); // the new dot (or its removal) shows at once; the mask follows
+    this.mainWanted = true;
+    if (!this.mainBusy) void this.pumpMain();
+  }
+
+  /**
+   * Decode the present prompt, latest-wins: prompts that change while a decode runs are coalesced
+   * into one more decode of whatever is present when it finishes (no queue of stale work).
+   */
+  private async pumpMain(): Promise<void> {
+    this.mainBusy = true;
+    while (this.mainWanted) {
+      this.mainWanted = false;
+      const prompt = this.history.present;
+      if (isEmpty(prompt)) continue;
+      try {
+        const result = await this.decode(prompt, "click", outputHw(this.origHw, PREVIEW_MAX_SIDE));
+        if (this.history.present === prompt) {
+          this.shown = { result, prompt };
+          this.refresh();
+        }
+      } catch (e) {
+        this.ui.status(`decoder failed: ${e}`, true);
+      }
     }
-    this.draw(); // show the new dot at once; the mask follows
-    this.decode(prompt, "click", outputHw(this.origHw, PREVIEW_MAX_SIDE))
-      .then((result) => {
-        if (seq !== this.decodeSeq) return; // a newer prompt is on its way
-        this.shown = { result, prompt };
-        this.refresh();
-      })
-      .catch((e) => this.ui.status(`decoder failed: ${e}`, true));
+    this.mainBusy = false;
   }
 
   /** Which of the result's masks is shown: user's pick or best IoU for a single click, else 0. */
-  private maskIndex(shown: Shown): number {
-    const { result, prompt } = shown;
+  private maskIndex({ result, prompt }: Shown): number {
     if (result.numMasks < 4 || !isAmbiguous(prompt)) return 0;
     if (this.chosen !== null) return this.chosen;
     let best = 1;
@@ -192,19 +210,32 @@ export class Annotator {
     }
   }
 
+  /** One hover decode at a time; the newest mouse position is decoded when the previous one ends. */
   private runHover(): void {
+    if (this.hoverBusy) {
+      this.hoverWanted = true;
+      return;
+    }
     const point = this.hoverPoint;
-    if (!point || !isEmpty(this.history.present)) return;
+    if (!point || !isEmpty(this.history.present) || !this.isReady) return;
     const prompt = withPoint(EMPTY_PROMPT, { x: point[0], y: point[1], label: 1 });
-    const seq = this.decodeSeq;
+    this.hoverBusy = true;
     this.decode(prompt, "hover", outputHw(this.origHw, PREVIEW_MAX_SIDE))
       .then((result) => {
-        // Drop it if the user clicked meanwhile or the mouse left.
-        if (seq !== this.decodeSeq || !isEmpty(this.history.present) || this.hoverPoint !== point) return;
-        this.hoverShown = { result, prompt };
-        this.draw();
+        // Show it only if nothing was clicked meanwhile and the mouse is still where it was.
+        if (isEmpty(this.history.present) && this.hoverPoint === point) {
+          this.hoverShown = { result, prompt };
+          this.draw();
+        }
       })
-      .catch(() => undefined);
+      .catch(() => undefined)
+      .finally(() => {
+        this.hoverBusy = false;
+        if (this.hoverWanted) {
+          this.hoverWanted = false;
+          this.runHover();
+        }
+      });
   }
 
   // ---- objects ------------------------------------------------------------------------------
@@ -214,12 +245,13 @@ export class Annotator {
     const image = this.image;
     const prompt = this.history.present;
     if (!image || !this.isReady) return;
-    if (isEmpty(prompt) || !this.shown) {
+    if (isEmpty(prompt)) {
       this.ui.status("Nothing to accept: click the object first.");
       return;
     }
-    const index = this.maskIndex(this.shown);
     const result = await this.decode(prompt, "accept", this.origHw);
+    if (this.history.present !== prompt || this.image !== image) return; // the user moved on meanwhile
+    const index = this.maskIndex({ result, prompt }); // same rule, same IoUs as the mask on screen
     const [h, w] = this.origHw;
     const offset = index * h * w;
     const mask = new Uint8Array(h * w);
@@ -238,7 +270,8 @@ export class Annotator {
       area,
       predicted_iou: Number(result.iou[index].toFixed(4)),
     };
-    this.objects.push({ ann, canvas: binaryCanvas(mask, this.origHw, objectColor(this.objects.length)) });
+    const color = objectColor(this.nextColor++);
+    this.objects.push({ ann, canvas: binaryCanvas(mask, this.origHw, color), color });
     this.history.reset();
     this.shown = null;
     this.selected = null;
@@ -267,8 +300,13 @@ export class Annotator {
   }
 
   select(index: number | null): void {
+    if (this.selected === index) return;
     this.selected = index;
-    this.refresh();
+    // Only restyle the rows: re-rendering the list would replace the text field being focused.
+    this.ui.objectList.querySelectorAll<HTMLElement>("li.object").forEach((li) => {
+      li.classList.toggle("selected", li.dataset.index === String(index));
+    });
+    this.draw();
   }
 
   /** Resolves when every edit so far is on the server (exports wait for this). */
@@ -298,9 +336,9 @@ export class Annotator {
     return this.saving;
   }
 
-  private withCanvas(ann: Annotation, i: number): { ann: Annotation; canvas: HTMLCanvasElement } {
+  private withCanvas(ann: Annotation, color: Rgb): { ann: Annotation; canvas: HTMLCanvasElement; color: Rgb } {
     const mask = decodeRle(ann.segmentation);
-    return { ann, canvas: binaryCanvas(mask, ann.segmentation.size, objectColor(colorIndex(ann, i))) };
+    return { ann, canvas: binaryCanvas(mask, ann.segmentation.size, color), color };
   }
 
   // ---- drawing ------------------------------------------------------------------------------
@@ -312,10 +350,10 @@ export class Annotator {
     const b = this.ui.buttons;
     b.undo.disabled = !this.history.canUndo;
     b.redo.disabled = !this.history.canRedo;
-    b.accept.disabled = !this.shown;
+    b.accept.disabled = isEmpty(this.history.present);
     b.clear.disabled = isEmpty(this.history.present);
     const categories = [...new Set(["object", ...this.objects.map((o) => o.ann.category)])];
-    renderObjectList(this.ui.objectList, this.objects.map((o) => o.ann), this.selected, categories, {
+    renderObjectList(this.ui.objectList, this.objects.map((o) => o.ann), this.objects.map((o) => o.color), this.selected, categories, {
       select: (i) => this.select(i),
       relabel: (i, c) => this.relabel(i, c),
       remove: (i) => this.remove(i),
@@ -348,27 +386,9 @@ export class Annotator {
   }
 
   private renderChoices(): void {
-    const panel = this.ui.maskChoices;
     const shown = this.shown;
-    if (!shown || !isAmbiguous(shown.prompt) || shown.result.numMasks < 4) {
-      panel.hidden = true;
-      return;
-    }
-    panel.hidden = false;
-    const row = panel.querySelector(".choices")!;
-    row.replaceChildren();
-    const chosen = this.maskIndex(shown);
-    const r = shown.result;
-    for (let k = 1; k <= 3; k++) {
-      const button = document.createElement("button");
-      button.className = "choice" + (k === chosen ? " chosen" : "");
-      button.dataset.mask = String(k);
-      const thumb = logitsThumbnail(r.masks, k, r.maskHw, this.model.mask_threshold, CURRENT_MASK_RGB);
-      const label = document.createElement("span");
-      label.textContent = `${k} · IoU ${r.iou[k].toFixed(2)}`;
-      button.append(thumb, label);
-      button.addEventListener("click", () => this.pickMask(k as 1 | 2 | 3));
-      row.append(button);
-    }
+    const offer = shown !== null && isAmbiguous(shown.prompt) && shown.result.numMasks >= 4;
+    renderMaskChoices(this.ui.maskChoices, offer ? shown.result : null, offer ? this.maskIndex(shown) : 0,
+      this.model.mask_threshold, (k) => this.pickMask(k));
   }
 }

@@ -193,6 +193,10 @@ async function main(): Promise<void> {
     e.preventDefault();
     actions[action]();
   });
+  const categoryInput = $<HTMLInputElement>("category-input");
+  categoryInput.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === "Escape") categoryInput.blur(); // back to shortcuts
+  });
   $("accept-button").addEventListener("click", actions.accept);
   $("undo-button").addEventListener("click", actions.undo);
   $("redo-button").addEventListener("click", actions.redo);
@@ -214,6 +218,13 @@ async function main(): Promise<void> {
     stage.layout();
     annotator.refresh();
   });
+
+  // Read-only view of the page's state for tests and the console (no way to change anything).
+  (window as unknown as { __samkit: object }).__samkit = {
+    prompt: () => annotator.history.present,
+    objects: () => annotator.objects.map((o) => o.ann),
+    imageId: () => current?.id ?? null,
+  };
 
   await refreshImages();
   annotator.refresh();

@@ -3,7 +3,7 @@
  * IoU, delete button. Clicking a row selects the object (highlighted on the canvas; Delete removes it).
  */
 import type { Annotation } from "./api";
-import { objectColor } from "./render";
+import type { Rgb } from "./render";
 
 export interface ObjectListHandlers {
   select(index: number): void;
@@ -14,6 +14,7 @@ export interface ObjectListHandlers {
 export function renderObjectList(
   list: HTMLElement,
   annotations: readonly Annotation[],
+  colors: readonly Rgb[],
   selected: number | null,
   categories: readonly string[],
   handlers: ObjectListHandlers,
@@ -35,7 +36,7 @@ export function renderObjectList(
 
     const swatch = document.createElement("span");
     swatch.className = "swatch";
-    swatch.style.background = `rgb(${objectColor(colorIndex(ann, i)).join(",")})`;
+    swatch.style.background = `rgb(${colors[i].join(",")})`;
 
     const name = document.createElement("input");
     name.className = "category";
@@ -77,9 +78,4 @@ export function renderObjectList(
     document.body.append(datalist);
   }
   datalist.replaceChildren(...categories.map((c) => Object.assign(document.createElement("option"), { value: c })));
-}
-
-/** A stable colour per object: its server id when it has one, else its position. */
-export function colorIndex(ann: Annotation, index: number): number {
-  return ann.id ?? index;
 }

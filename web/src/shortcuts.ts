@@ -52,6 +52,8 @@ export function actionFor(e: KeyboardEvent): Action | null {
   if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.isContentEditable)) {
     return null;
   }
+  // Enter / Space on a focused button press that button; do not also run a shortcut.
+  if (target?.tagName === "BUTTON" && (e.key === "Enter" || e.key === " ")) return null;
   for (const s of SHORTCUTS) if (s.matches(e)) return s.action;
   return null;
 }
