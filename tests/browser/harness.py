@@ -155,3 +155,26 @@ def click_latencies(page: Any, points_xy: list[tuple[float, float]], orig_hw: tu
         page.keyboard.press("Escape")
     samples = page.evaluate("window.__samkitStats.decodes.filter(d => d.kind === 'click').map(d => d.ms)")
     return samples[before:]
+
+
+def vit_b_decoder_config():
+    """SAM's real prompt encoder + mask decoder (256-dim, 64x64 embedding, as vit_b/l/h share) behind a
+    one-block encoder: decode latency is the decoder's, while encoding an image stays cheap on CPU."""
+    import dataclasses
+
+    from samkit.config import ViTEncoderConfig, get_preset
+
+    return dataclasses.replace(
+        get_preset("vit_b"),
+        name="vit_b_decoder",
+        encoder=ViTEncoderConfig(embed_dim=64, depth=1, num_heads=2, global_attn_indexes=()),
+    )
+
+
+def random_clicks(orig_hw: tuple[int, int], n: int, seed: int = 0) -> list[tuple[float, float]]:
+    """n click positions (image px), uniform over the image away from the border."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    h, w = orig_hw
+    return [(float(x), float(y)) for x, y in zip(rng.uniform(0.05 * w, 0.95 * w, n), rng.uniform(0.05 * h, 0.95 * h, n))]
