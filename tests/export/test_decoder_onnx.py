@@ -88,6 +88,7 @@ def test_stability_scores_match_torch(tiny_model, tiny_decoder_onnx):
 
 def test_single_mask_variant_and_no_stability(tiny_model, tmp_path):
     path = export_decoder(tiny_model, tmp_path / "single.onnx", single_mask=True, stability_output=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["single.onnx"]  # atomic: no temporary left
     session = onnx_session(path)
     assert [o.name for o in session.get_outputs()] == ["masks", "iou_predictions", "low_res_masks"]
     report = check_decoder_parity(tiny_model, path, random_cases(tiny_model, max_points=4))
@@ -101,11 +102,6 @@ def test_int8_variant_is_smaller_and_close(tiny_model, tiny_decoder_onnx, tmp_pa
     assert int8.stat().st_size < 0.8 * tiny_decoder_onnx.stat().st_size
     mean_iou, min_iou = mask_iou_between(tiny_decoder_onnx, int8, tiny_model, random_cases(tiny_model, max_points=5))
     assert mean_iou >= 0.98, (mean_iou, min_iou)
-
-
-def test_export_is_atomic_and_leaves_no_temporary_files(tiny_model, tmp_path):
-    export_decoder(tiny_model, tmp_path / "a.onnx", stability_output=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.onnx"]
 
 
 @pytest.mark.slow

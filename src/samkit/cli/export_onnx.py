@@ -34,6 +34,8 @@ def register(subparsers) -> None:
     p.add_argument("--no-stability", action="store_true", help="leave out the extra stability_scores output")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
     p.add_argument("--no-check", action="store_true", help="skip the parity check against PyTorch")
+    p.add_argument("--check-points", type=int, default=10, metavar="N",
+                   help="parity cases: 1..N points, each with/without a box and a mask input (default 10)")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.set_defaults(func=run)
 
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         quantize_decoder,
     )
     from samkit.export.decoder_export import _cpu_fp32
+    from samkit.export.parity import random_cases
 
     output = Path(args.output)
     int8_output = output.with_suffix(".int8.onnx")
@@ -61,13 +64,16 @@ def run(args: argparse.Namespace) -> int:
     _check_writable([output] + ([int8_output] if args.quantize else []) + ([encoder_output] if encoder_output else []),
                     args.force)
 
+    if args.check_points < 1:
+        raise InputError(f"--check-points must be at least 1, got {args.check_points}")
     model = _cpu_fp32(model_from_args(args))
     print(f"exporting the decoder to {output} ...", file=sys.stderr)
     export_decoder(model, output, single_mask=args.single_mask, stability_output=not args.no_stability,
                    opset=args.opset)
     failed = False
+    cases = random_cases(model, max_points=args.check_points)
     if not args.no_check:
-        report = check_decoder_parity(model, output)
+        report = check_decoder_parity(model, output, cases)
         ok = report.passed(FP32_TOLERANCE)
         failed |= not ok
         print(f"decoder parity: {report.summary()} -> {'ok' if ok else 'FAILED'} (tolerance {FP32_TOLERANCE:g})")
@@ -75,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         quantize_decoder(output, int8_output)
         print(f"wrote int8 decoder {int8_output} ({_mb(int8_output)} MB, fp32 {_mb(output)} MB)")
         if not args.no_check:
-            mean_iou, min_iou = mask_iou_between(output, int8_output, model)
+            mean_iou, min_iou = mask_iou_between(output, int8_output, model, cases)
             ok = mean_iou >= INT8_MIN_MEAN_IOU
             failed |= not ok
             print(f"int8 vs fp32 mask IoU: mean {mean_iou:.4f}, min {min_iou:.4f} -> {'ok' if ok else 'FAILED'}")

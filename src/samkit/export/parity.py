@@ -137,11 +137,13 @@ def select_single(outputs: dict[str, np.ndarray], num_points_with_pad: int) -> d
     return {k: v[:, idx : idx + 1] for k, v in outputs.items()}
 
 
-def onnx_session(path: str | os.PathLike):
+def onnx_session(path: str | os.PathLike, threads: int | None = None):
+    """A CPU onnxruntime session; threads=None uses as many intra-op threads as torch does."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    opts.intra_op_num_threads = threads or torch.get_num_threads()
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
