@@ -17,6 +17,8 @@ import sys
 SUBCOMMANDS: tuple[str, ...] = (
     "segment",
     "download",
+    "export-onnx",
+    "serve",
 )
 
 
