@@ -175,6 +175,7 @@ export class Annotator {
         if (this.history.present === prompt) {
           this.shown = { result, prompt };
           this.refresh();
+          this.ui.status(describe(prompt, result, this.maskIndex(this.shown)));
         }
       } catch (e) {
         this.ui.status(`decoder failed: ${e}`, true);
@@ -391,4 +392,16 @@ export class Annotator {
     renderMaskChoices(this.ui.maskChoices, offer ? shown.result : null, offer ? this.maskIndex(shown) : 0,
       this.model.mask_threshold, (k) => this.pickMask(k));
   }
+}
+
+/** Status line after a decode: what the prompt is and which mask is shown. */
+function describe(prompt: PromptState, result: DecodeResult, index: number): string {
+  const fg = prompt.points.filter((p) => p.label === 1).length;
+  const bg = prompt.points.length - fg;
+  const parts = [];
+  if (fg) parts.push(`${fg} foreground point${fg > 1 ? "s" : ""}`);
+  if (bg) parts.push(`${bg} background point${bg > 1 ? "s" : ""}`);
+  if (prompt.box) parts.push("box");
+  const which = isAmbiguous(prompt) ? `mask ${index} of 3` : "mask";
+  return `${parts.join(" + ")}: ${which}, predicted IoU ${result.iou[index].toFixed(2)}. A accepts, Z undoes.`;
 }

@@ -39,11 +39,11 @@ export const SHORTCUTS: Shortcut[] = [
   { action: "help", keys: ["?"], description: "Show / hide this help", matches: (e) => e.key === "?" },
 ];
 
-export const MOUSE_HELP: [string, string][] = [
-  ["Left click", "Foreground point (add to the object)"],
-  ["Right click, Alt+click or Shift+click", "Background point (remove from the object)"],
-  ["Left drag", "Box around the object (replaces the previous box)"],
-  ["Hover", "Live preview of the object under the mouse (when no prompt is placed)"],
+export const MOUSE_HELP: [string[], string][] = [
+  [["Left click"], "Foreground point (add to the object)"],
+  [["Right click", "Alt+click", "Shift+click"], "Background point (remove from the object)"],
+  [["Left drag"], "Box around the object (replaces the previous box)"],
+  [["Hover"], "Live preview of the object under the mouse (when no prompt is placed)"],
 ];
 
 /** Find the action for a key event, or null. Typing in a text field is left alone. */
@@ -75,6 +75,6 @@ export function renderHelp(table: HTMLElement): void {
     tr.append(k, d);
     table.append(tr);
   };
-  for (const [what, text] of MOUSE_HELP) row([what], text);
+  for (const [keys, text] of MOUSE_HELP) row(keys, text);
   for (const s of SHORTCUTS) row(s.keys, s.description);
 }
