@@ -232,3 +232,39 @@ def test_hover_preview_and_help(tiny_server):
         page.keyboard.press("Escape")
         assert page.is_hidden("#help")
         assert not page.errors, page.errors
+
+
+def test_upload_next_image_and_rejected_upload(tiny_server, tmp_path):
+    from browser.conftest import write_shapes_image
+
+    url = tiny_server["url"]
+    with chromium_page() as page:
+        open_app(page, url)
+        n_images = page.locator("li.image").count()
+        upload = write_shapes_image(tmp_path / "uploaded.png", hw=(200, 260))
+        page.set_input_files("#upload-input", str(upload))
+        page.wait_for_function("(n) => document.querySelectorAll('li.image').length === n", arg=n_images + 1)
+        new_id = next(i["id"] for i in httpx.get(url + "api/images").json() if i["file_name"] == "uploaded.png")
+        # The page opens what was just uploaded and encodes it.
+        page.wait_for_function(
+            "(id) => document.body.dataset.imageId === id && document.body.dataset.embedding === 'ready'",
+            arg=new_id, timeout=120_000,
+        )
+        assert (tiny_server["folder"] / "uploaded.png").is_file()
+        page.keyboard.press("n")
+        page.wait_for_function(
+            "(id) => document.body.dataset.imageId !== id && document.body.dataset.embedding === 'ready'",
+            arg=new_id, timeout=120_000,
+        )
+        page.keyboard.press("p")
+        page.wait_for_function(
+            "(id) => document.body.dataset.imageId === id && document.body.dataset.embedding === 'ready'",
+            arg=new_id, timeout=120_000,
+        )
+        # Not an image: the server refuses it and the page says why.
+        bad = tmp_path / "notes.png"
+        bad.write_text("this is text, not a PNG")
+        page.set_input_files("#upload-input", str(bad))
+        page.wait_for_selector("#status.error")
+        assert "notes.png" in page.inner_text("#status")
+        assert page.locator("li.image").count() == n_images + 1

@@ -55,6 +55,8 @@ export class Annotator {
   private hoverPoint: [number, number] | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private saving: Promise<unknown> = Promise.resolve();
+  private pendingSaves = 0;
+  private saveFailed = false;
   private mainBusy = false;
   private mainWanted = false;
   private hoverBusy = false;
@@ -315,9 +317,15 @@ export class Annotator {
     return this.saving;
   }
 
+  /** True while a save is in flight or the last one failed (objects exist only in this page). */
+  get hasUnsavedChanges(): boolean {
+    return this.pendingSaves > 0 || this.saveFailed;
+  }
+
   private save(message: string): Promise<unknown> {
     const image = this.image!;
     const snapshot = this.objects.map((o) => o.ann);
+    this.pendingSaves++;
     const job = async () => {
       try {
         const saved = await api.saveAnnotations(image.id, snapshot);
@@ -327,10 +335,14 @@ export class Annotator {
           });
           this.refresh();
         }
+        this.saveFailed = false;
         this.ui.saved(image, saved.length);
         this.ui.status(message + " Saved.");
       } catch (e) {
+        this.saveFailed = true;
         this.ui.status(`${e instanceof Error ? e.message : e} — your objects are still here; edit again to retry.`, true);
+      } finally {
+        this.pendingSaves--;
       }
     };
     this.saving = this.saving.then(job, job);

@@ -214,6 +214,10 @@ async function main(): Promise<void> {
     hover: (x, y) => annotator.hover(x, y),
     leave: () => annotator.leave(),
   });
+  // A save in flight or one that failed means objects exist only in this page: warn before leaving.
+  window.addEventListener("beforeunload", (e) => {
+    if (annotator.hasUnsavedChanges) e.preventDefault();
+  });
   window.addEventListener("resize", () => {
     stage.layout();
     annotator.refresh();
