@@ -9,14 +9,14 @@ import type { DecodeResult, SamDecoder } from "./decoder";
 import { renderObjectList } from "./objects";
 import { EMPTY_PROMPT, isAmbiguous, isEmpty, PromptHistory, withBox, withPoint, type BoxPrompt, type PromptState } from "./prompts";
 import { renderMaskChoices } from "./choices";
+import { HoverPreview } from "./hover";
+import { SaveQueue } from "./savequeue";
 import { binaryCanvas, CURRENT_MASK_RGB, logitsCanvas, objectColor, type Rgb, Stage } from "./render";
 import { decodeRle, encodeRle, maskAreaBbox } from "./rle";
 import type { DecodeKind, SamkitStats } from "./stats";
 
 /** Longest side of the masks computed for clicks and hover; accepting decodes at full size. */
 const PREVIEW_MAX_SIDE = 1024;
-/** Quiet time after the mouse stops before a hover preview is decoded. */
-const HOVER_DEBOUNCE_MS = 30;
 
 interface Shown {
   result: DecodeResult;
@@ -51,16 +51,10 @@ export class Annotator {
   private hoverShown: Shown | null = null;
   private chosen: number | null = null; // user's pick among masks 1..3 (null: highest IoU)
   private dragBox: BoxPrompt | null = null;
-  private hoverTimer = 0;
-  private hoverPoint: [number, number] | null = null;
   private queue: Promise<unknown> = Promise.resolve();
-  private saving: Promise<unknown> = Promise.resolve();
-  private pendingSaves = 0;
-  private saveFailed = false;
+  private readonly saves = new SaveQueue();
   private mainBusy = false;
   private mainWanted = false;
-  private hoverBusy = false;
-  private hoverWanted = false;
 
   constructor(
     private readonly model: ModelInfo,
@@ -154,8 +148,8 @@ export class Annotator {
 
   private promptChanged(): void {
     this.chosen = null;
+    this.hoverPreview.cancel();
     this.hoverShown = null;
-    window.clearTimeout(this.hoverTimer);
     if (isEmpty(this.history.present)) this.shown = null;
     this.refresh(); // the new dot (or its removal) shows at once; the mask follows
     this.mainWanted = true;
@@ -197,48 +191,21 @@ export class Annotator {
 
   // ---- hover preview ------------------------------------------------------------------------
 
+  private readonly hoverPreview = new HoverPreview({
+    active: () => this.hoverEnabled && this.isReady && isEmpty(this.history.present),
+    decode: (prompt) => this.decode(prompt, "hover", outputHw(this.origHw, PREVIEW_MAX_SIDE)),
+    show: (preview) => {
+      this.hoverShown = preview;
+      this.draw();
+    },
+  });
+
   hover(x: number, y: number): void {
-    if (!this.hoverEnabled || !this.isReady || !isEmpty(this.history.present)) return;
-    this.hoverPoint = [x, y];
-    window.clearTimeout(this.hoverTimer);
-    this.hoverTimer = window.setTimeout(() => this.runHover(), HOVER_DEBOUNCE_MS);
+    this.hoverPreview.move(x, y);
   }
 
   leave(): void {
-    window.clearTimeout(this.hoverTimer);
-    this.hoverPoint = null;
-    if (this.hoverShown) {
-      this.hoverShown = null;
-      this.draw();
-    }
-  }
-
-  /** One hover decode at a time; the newest mouse position is decoded when the previous one ends. */
-  private runHover(): void {
-    if (this.hoverBusy) {
-      this.hoverWanted = true;
-      return;
-    }
-    const point = this.hoverPoint;
-    if (!point || !isEmpty(this.history.present) || !this.isReady) return;
-    const prompt = withPoint(EMPTY_PROMPT, { x: point[0], y: point[1], label: 1 });
-    this.hoverBusy = true;
-    this.decode(prompt, "hover", outputHw(this.origHw, PREVIEW_MAX_SIDE))
-      .then((result) => {
-        // Show it only if nothing was clicked meanwhile and the mouse is still where it was.
-        if (isEmpty(this.history.present) && this.hoverPoint === point) {
-          this.hoverShown = { result, prompt };
-          this.draw();
-        }
-      })
-      .catch(() => undefined)
-      .finally(() => {
-        this.hoverBusy = false;
-        if (this.hoverWanted) {
-          this.hoverWanted = false;
-          this.runHover();
-        }
-      });
+    this.hoverPreview.cancel();
   }
 
   // ---- objects ------------------------------------------------------------------------------
@@ -314,20 +281,20 @@ export class Annotator {
 
   /** Resolves when every edit so far is on the server (exports wait for this). */
   flush(): Promise<unknown> {
-    return this.saving;
+    return this.saves.flush();
   }
 
   /** True while a save is in flight or the last one failed (objects exist only in this page). */
   get hasUnsavedChanges(): boolean {
-    return this.pendingSaves > 0 || this.saveFailed;
+    return this.saves.hasUnsaved;
   }
 
+  /** PUT the whole object list of the open image; ids the server assigns are taken back. */
   private save(message: string): Promise<unknown> {
     const image = this.image!;
     const snapshot = this.objects.map((o) => o.ann);
-    this.pendingSaves++;
-    const job = async () => {
-      try {
+    return this.saves
+      .run(async () => {
         const saved = await api.saveAnnotations(image.id, snapshot);
         if (this.image?.id === image.id && saved.length === this.objects.length) {
           saved.forEach((ann, i) => {
@@ -335,18 +302,12 @@ export class Annotator {
           });
           this.refresh();
         }
-        this.saveFailed = false;
         this.ui.saved(image, saved.length);
         this.ui.status(message + " Saved.");
-      } catch (e) {
-        this.saveFailed = true;
+      })
+      .catch((e) => {
         this.ui.status(`${e instanceof Error ? e.message : e} — your objects are still here; edit again to retry.`, true);
-      } finally {
-        this.pendingSaves--;
-      }
-    };
-    this.saving = this.saving.then(job, job);
-    return this.saving;
+      });
   }
 
   private withCanvas(ann: Annotation, color: Rgb): { ann: Annotation; canvas: HTMLCanvasElement; color: Rgb } {
