@@ -87,7 +87,7 @@ def main() -> int:
             write_shapes_image(folder / "synthetic.png", hw=(480, 640))
         torch.manual_seed(0)
         model = build_sam(vit_b_decoder_config())
-        rows, load = [], []
+        rows, load, p50s = [], [], []
         with serve_app(create_app(folder, model)) as url:
             for threads in (1, 2):
                 with chromium_page() as page:
@@ -100,6 +100,7 @@ def main() -> int:
                     clicks = random_clicks(hw, args.clicks)
                     load.append(os.getloadavg()[0])
                     ms = click_latencies(page, clicks, hw)
+                    p50s.append(float(np.percentile(ms, 50)))
                     got = page.evaluate("window.__samkitStats.threads")
                     rows.append(stats_row(f"Chromium page, wasm, {got} thread{'s' if got > 1 else ''}", ms))
                     print(rows[-1], flush=True)
@@ -108,6 +109,8 @@ def main() -> int:
             rows.append(stats_row("native onnxruntime (Python), 1 thread", native))
             print(rows[-1], flush=True)
         h, w = hw
+        best_p50 = min(p50s)
+        native_p50 = float(np.percentile(native, 50))
         md = "\n".join([
             "## Browser annotator: decode latency per click",
             "",
@@ -123,6 +126,11 @@ def main() -> int:
             "",
             f"{machine_line()} Load average during the runs: {', '.join(f'{x:.1f}' for x in load)} "
             f"({os.cpu_count()} CPUs shared with other jobs).",
+            "",
+            f"Goal p50 <= 15 ms: {'met' if best_p50 <= 15 else 'not met'} on this machine (best page p50 "
+            f"{best_p50:.1f} ms). The page's wasm decode takes {best_p50 / native_p50:.1f}x the time of native "
+            "onnxruntime on the same file, clicks and embedding, so the gap to the goal is mostly the decoder's "
+            "own cost (two-way transformer over 4096 image tokens plus mask upscaling) on this CPU, not the page.",
         ])
         write_section("browser", md)
         print(md)

@@ -219,7 +219,11 @@ export class Annotator {
       this.ui.status("Nothing to accept: click the object first.");
       return;
     }
-    const result = await this.decode(prompt, "accept", this.origHw);
+    // The shown masks are already at full size for images up to PREVIEW_MAX_SIDE: no second decode.
+    const shown = this.shown;
+    const reuse = shown !== null && shown.prompt === prompt && shown.result.maskHw[0] === this.origHw[0] &&
+      shown.result.maskHw[1] === this.origHw[1];
+    const result = reuse ? shown.result : await this.decode(prompt, "accept", this.origHw);
     if (this.history.present !== prompt || this.image !== image) return; // the user moved on meanwhile
     const index = this.maskIndex({ result, prompt }); // same rule, same IoUs as the mask on screen
     const [h, w] = this.origHw;
