@@ -225,6 +225,23 @@ def test_hover_preview_and_help(tiny_server):
         last = page.evaluate("window.__samkitStats.decodes.at(-1)")
         assert last["points"] == 2  # the hover point and the padding point
         assert page.evaluate("window.__samkit.prompt().points") == []  # hovering adds no prompt
+        # Zoom in with the wheel around an image point: that point stays under the mouse, and a click
+        # there lands on it in the image frame; F fits the image again.
+        page.keyboard.press("h")
+        width = page.locator("#overlay-canvas").bounding_box()["width"]
+        target = (300.0, 220.0)
+        page.mouse.move(*image_to_page(page, *target, (300, 400)))
+        page.mouse.wheel(0, -400)
+        page.wait_for_function("(w) => document.getElementById('overlay-canvas').getBoundingClientRect().width > 1.5 * w", arg=width)
+        n = decode_count(page, "click")
+        page.mouse.click(*image_to_page(page, *target, (300, 400)))
+        wait_decodes(page, "click", n + 1)
+        pt = page.evaluate("window.__samkit.prompt().points[0]")
+        assert abs(pt["x"] - target[0] - 0.5) < 0.5 and abs(pt["y"] - target[1] - 0.5) < 0.5
+        page.keyboard.press("Escape")
+        page.keyboard.press("f")
+        assert page.locator("#overlay-canvas").bounding_box()["width"] == pytest.approx(width, abs=1)
+
         page.keyboard.press("?")
         assert page.is_visible("#help")
         rows = page.locator("#help-table tr").all_inner_texts()

@@ -321,6 +321,11 @@ export class Annotator {
 
   // ---- drawing ------------------------------------------------------------------------------
 
+  /** Redraw the overlay only (the view moved). */
+  redraw(): void {
+    this.draw();
+  }
+
   /** Redraw the overlay and the side panels. */
   refresh(): void {
     this.draw();

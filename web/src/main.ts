@@ -182,6 +182,10 @@ async function main(): Promise<void> {
       annotator.leave();
       status(`Live preview ${annotator.hoverEnabled ? "on" : "off"}.`);
     },
+    fit: () => {
+      stage.resetView();
+      annotator.redraw();
+    },
     hideObjects: () => {
       annotator.showObjects = !annotator.showObjects;
       annotator.refresh();
@@ -213,6 +217,14 @@ async function main(): Promise<void> {
     box: (box) => annotator.box(box),
     hover: (x, y) => annotator.hover(x, y),
     leave: () => annotator.leave(),
+    pan: (dx, dy) => {
+      stage.panBy(dx, dy);
+      annotator.redraw();
+    },
+    zoom: (x, y, factor) => {
+      stage.zoomAt(x, y, factor);
+      annotator.redraw();
+    },
   });
   // A save in flight or one that failed means objects exist only in this page: warn before leaving.
   window.addEventListener("beforeunload", (e) => {

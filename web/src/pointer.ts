@@ -12,6 +12,10 @@ export interface PointerHandlers {
   box(box: BoxPrompt): void;
   hover(x: number, y: number): void;
   leave(): void;
+  /** Drag with the middle button or with Space held: move the view by (dx, dy) CSS px. */
+  pan(dx: number, dy: number): void;
+  /** Mouse wheel over the image: zoom by `factor` around (clientX, clientY). */
+  zoom(clientX: number, clientY: number, factor: number): void;
 }
 
 /** Movement (CSS px) below which a press is a click, not a drag. */
@@ -19,6 +23,23 @@ const DRAG_THRESHOLD_PX = 5;
 
 export function bindPointer(canvas: HTMLCanvasElement, frame: () => { cssW: number; cssH: number; origHw: Hw }, h: PointerHandlers): void {
   let down: { xCss: number; yCss: number; background: boolean; dragging: boolean } | null = null;
+  let panFrom: { x: number; y: number } | null = null;
+  let spaceHeld = false;
+  window.addEventListener("keydown", (e) => {
+    const t = e.target as HTMLElement | null;
+    if (e.key === " " && !(t && (t.tagName === "INPUT" || t.tagName === "BUTTON"))) {
+      spaceHeld = true;
+      e.preventDefault(); // no page scroll
+    }
+  });
+  window.addEventListener("keyup", (e) => {
+    if (e.key === " ") spaceHeld = false;
+  });
+  canvas.addEventListener("wheel", (e) => {
+    e.preventDefault();
+    const step = e.deltaMode === 1 ? e.deltaY * 16 : e.deltaY; // lines -> px
+    h.zoom(e.clientX, e.clientY, Math.exp(-step * 0.002));
+  }, { passive: false });
 
   const toImage = (e: MouseEvent): [number, number] => {
     const f = frame();
@@ -34,6 +55,13 @@ export function bindPointer(canvas: HTMLCanvasElement, frame: () => { cssW: numb
 
   canvas.addEventListener("contextmenu", (e) => e.preventDefault());
   canvas.addEventListener("pointerdown", (e) => {
+    if (e.button === 1 || (e.button === 0 && spaceHeld)) {
+      panFrom = { x: e.clientX, y: e.clientY };
+      document.body.classList.add("panning");
+      canvas.setPointerCapture(e.pointerId);
+      e.preventDefault();
+      return;
+    }
     if (e.button !== 0 && e.button !== 2) return;
     const rect = canvas.getBoundingClientRect();
     down = {
@@ -46,6 +74,11 @@ export function bindPointer(canvas: HTMLCanvasElement, frame: () => { cssW: numb
     e.preventDefault();
   });
   canvas.addEventListener("pointermove", (e) => {
+    if (panFrom) {
+      h.pan(e.clientX - panFrom.x, e.clientY - panFrom.y);
+      panFrom = { x: e.clientX, y: e.clientY };
+      return;
+    }
     if (!down) {
       const [x, y] = toImage(e);
       h.hover(x, y);
@@ -59,6 +92,11 @@ export function bindPointer(canvas: HTMLCanvasElement, frame: () => { cssW: numb
     }
   });
   canvas.addEventListener("pointerup", (e) => {
+    if (panFrom) {
+      panFrom = null;
+      document.body.classList.remove("panning");
+      return;
+    }
     if (!down) return;
     const wasDown = down;
     if (wasDown.dragging) {
@@ -74,6 +112,8 @@ export function bindPointer(canvas: HTMLCanvasElement, frame: () => { cssW: numb
   });
   canvas.addEventListener("pointercancel", () => {
     down = null;
+    panFrom = null;
+    document.body.classList.remove("panning");
     h.dragging(null);
   });
   canvas.addEventListener("pointerleave", () => {

@@ -88,43 +88,93 @@ export interface OverlayScene {
   dragBox: BoxPrompt | null;
 }
 
-/** The two stacked canvases inside the stage element, sized to fit the image. */
+/** Longest side of a canvas backing store: zooming far in must not allocate huge bitmaps. */
+const MAX_BACKING_PX = 4096;
+const MAX_ZOOM = 16;
+
+/**
+ * The two stacked canvases inside the stage element. At zoom 1 the image fits the stage; zooming
+ * scales the canvases (their backing stores follow, up to MAX_BACKING_PX, so the image stays sharp)
+ * and panning moves them. cssW x cssH is the displayed image size in CSS px.
+ */
 export class Stage {
   readonly imageCanvas: HTMLCanvasElement;
   readonly overlay: HTMLCanvasElement;
+  private readonly stack: HTMLElement;
   private image: CanvasImageSource | null = null;
   origHw: Hw = [1, 1];
   cssW = 1;
   cssH = 1;
+  zoom = 1;
+  private panX = 0; // CSS px offset from the centred position
+  private panY = 0;
 
   constructor(private readonly host: HTMLElement) {
     this.imageCanvas = host.querySelector<HTMLCanvasElement>("#image-canvas")!;
     this.overlay = host.querySelector<HTMLCanvasElement>("#overlay-canvas")!;
+    this.stack = host.querySelector<HTMLElement>("#canvas-stack")!;
   }
 
   setImage(image: CanvasImageSource | null, origHw: Hw): void {
     this.image = image;
     this.origHw = origHw;
+    this.zoom = 1;
+    this.panX = this.panY = 0;
     this.layout();
   }
 
-  /** Fit the canvases to the host (call on resize); backing stores follow devicePixelRatio. */
+  /** Fit the canvases to the host at the current zoom and pan (call on resize); redraws the image. */
   layout(): void {
     const box = this.host.getBoundingClientRect();
     const fit = fitSize(this.origHw, box.width - 16, box.height - 16); // 8 px of margin around the image
-    this.cssW = fit.width;
-    this.cssH = fit.height;
-    const dpr = window.devicePixelRatio || 1;
+    this.cssW = fit.width * this.zoom;
+    this.cssH = fit.height * this.zoom;
+    this.stack.style.left = `${(box.width - this.cssW) / 2 + this.panX}px`;
+    this.stack.style.top = `${(box.height - this.cssH) / 2 + this.panY}px`;
+    const scale = Math.min(window.devicePixelRatio || 1, MAX_BACKING_PX / Math.max(this.cssW, this.cssH));
     for (const c of [this.imageCanvas, this.overlay]) {
       c.style.width = `${this.cssW}px`;
       c.style.height = `${this.cssH}px`;
-      c.width = Math.round(this.cssW * dpr);
-      c.height = Math.round(this.cssH * dpr);
+      c.width = Math.max(1, Math.round(this.cssW * scale));
+      c.height = Math.max(1, Math.round(this.cssH * scale));
     }
     const ctx = this.imageCanvas.getContext("2d")!;
     ctx.imageSmoothingQuality = "high";
     ctx.clearRect(0, 0, this.imageCanvas.width, this.imageCanvas.height);
     if (this.image) ctx.drawImage(this.image, 0, 0, this.imageCanvas.width, this.imageCanvas.height);
+  }
+
+  /** Zoom by `factor` keeping the image point under (clientX, clientY) where it is. */
+  zoomAt(clientX: number, clientY: number, factor: number): void {
+    const zoom = Math.min(MAX_ZOOM, Math.max(1, this.zoom * factor));
+    if (zoom === this.zoom) return;
+    const box = this.host.getBoundingClientRect();
+    const rect = this.overlay.getBoundingClientRect();
+    const relX = (clientX - rect.left) / rect.width;
+    const relY = (clientY - rect.top) / rect.height;
+    const newW = (this.cssW / this.zoom) * zoom;
+    const newH = (this.cssH / this.zoom) * zoom;
+    this.zoom = zoom;
+    if (zoom === 1) {
+      this.panX = this.panY = 0;
+    } else {
+      this.panX = clientX - box.left - relX * newW - (box.width - newW) / 2;
+      this.panY = clientY - box.top - relY * newH - (box.height - newH) / 2;
+    }
+    this.layout();
+  }
+
+  panBy(dx: number, dy: number): void {
+    if (this.zoom === 1) return; // the whole image is visible: nothing to pan to
+    this.panX += dx;
+    this.panY += dy;
+    this.layout();
+  }
+
+  resetView(): void {
+    this.zoom = 1;
+    this.panX = this.panY = 0;
+    this.layout();
   }
 
   draw(scene: OverlayScene): void {

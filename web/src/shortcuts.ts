@@ -5,7 +5,7 @@
 
 export type Action =
   | "accept" | "undo" | "redo" | "next" | "prev" | "mask1" | "mask2" | "mask3"
-  | "clear" | "delete" | "help" | "hover" | "hideObjects";
+  | "clear" | "delete" | "help" | "hover" | "hideObjects" | "fit";
 
 interface Shortcut {
   action: Action;
@@ -36,6 +36,7 @@ export const SHORTCUTS: Shortcut[] = [
   { action: "prev", keys: ["P"], description: "Previous image", matches: (e) => plain(e) && key(e) === "p" },
   { action: "hover", keys: ["H"], description: "Toggle the live preview under the mouse", matches: (e) => plain(e) && key(e) === "h" },
   { action: "hideObjects", keys: ["O"], description: "Show / hide accepted objects", matches: (e) => plain(e) && key(e) === "o" },
+  { action: "fit", keys: ["F"], description: "Fit the image to the window (undo zoom)", matches: (e) => plain(e) && key(e) === "f" },
   { action: "help", keys: ["?"], description: "Show / hide this help", matches: (e) => e.key === "?" },
 ];
 
@@ -44,6 +45,8 @@ export const MOUSE_HELP: [string[], string][] = [
   [["Right click", "Alt+click", "Shift+click"], "Background point (remove from the object)"],
   [["Left drag"], "Box around the object (replaces the previous box)"],
   [["Hover"], "Live preview of the object under the mouse (when no prompt is placed)"],
+  [["Wheel"], "Zoom in / out around the mouse"],
+  [["Middle drag", "Space+drag"], "Move the zoomed image"],
 ];
 
 /** Find the action for a key event, or null. Typing in a text field is left alone. */
