@@ -44,8 +44,10 @@ def example_inputs(model: nn.Module, num_points: int = 5) -> tuple[torch.Tensor,
 
 @contextmanager
 def _quiet_exporter():
-    """The dynamo exporter prints progress lines and warns about the absent torchvision ops."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.onnx._internal.exporter._registration")]
+    """The dynamo exporter prints progress lines, warns about the absent torchvision ops, and onnx_ir
+    logs a warning per empty attribute list (harmless: they default to INTS, which is right here)."""
+    names = ("torch.onnx", "torch.onnx._internal.exporter._registration", "onnx_ir", "onnxscript")
+    loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.CRITICAL)
