@@ -153,3 +153,17 @@ def test_model_info_headers_and_static(make_client, image_folder, tmp_path):
     missing = make_client(image_folder, static_dir=tmp_path / "no-bundle").get("/")
     assert missing.status_code == 503 and "npm --prefix web" in missing.text
     assert torch.get_num_threads() == 1
+
+
+def test_edited_file_is_encoded_again(make_client, image_folder, wait_ready):
+    client = make_client(image_folder)
+    image_id = next(im["id"] for im in client.get("/api/images").json() if im["file_name"] == "plain.png")
+    client.post(f"/api/images/{image_id}/embedding")
+    wait_ready(client, image_id)
+    before = client.get(f"/api/images/{image_id}/embedding").content
+    Image.fromarray(np.full((120, 160, 3), 200, np.uint8)).save(image_folder / "plain.png")
+    assert client.get(f"/api/images/{image_id}/embedding/status").json()["state"] == "idle"
+    assert client.get(f"/api/images/{image_id}/embedding").status_code == 409  # never the stale one
+    client.post(f"/api/images/{image_id}/embedding")
+    assert wait_ready(client, image_id)[-1]["state"] == "ready"
+    assert client.get(f"/api/images/{image_id}/embedding").content != before

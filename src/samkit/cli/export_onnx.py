@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         check_decoder_parity, check_encoder_parity, export_decoder, export_encoder, mask_iou_between,
         quantize_decoder,
     )
-    from samkit.export.decoder_export import _cpu_fp32
+    from samkit.export.decoder_export import as_cpu_fp32
     from samkit.export.parity import random_cases
 
     output = Path(args.output)
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.check_points < 1:
         raise InputError(f"--check-points must be at least 1, got {args.check_points}")
-    model = _cpu_fp32(model_from_args(args))
+    model = as_cpu_fp32(model_from_args(args))
     print(f"exporting the decoder to {output} ...", file=sys.stderr)
     export_decoder(model, output, single_mask=args.single_mask, stability_output=not args.no_stability,
                    opset=args.opset)

@@ -43,9 +43,11 @@ def example_inputs(model: nn.Module, num_points: int = 5) -> tuple[torch.Tensor,
 
 
 @contextmanager
-def _quiet_exporter():
-    """The dynamo exporter prints progress lines and warns about the absent torchvision ops."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.onnx._internal.exporter._registration")]
+def quiet_exporter():
+    """The dynamo exporter prints progress lines, warns about the absent torchvision ops, and onnx_ir
+    logs a warning per empty attribute list (harmless: they default to INTS, which is right here)."""
+    names = ("torch.onnx", "torch.onnx._internal.exporter._registration", "onnx_ir", "onnxscript")
+    loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.CRITICAL)
@@ -72,7 +74,7 @@ def export_decoder(
     never sees half a model. Returns the path.
     """
     output_path = Path(output_path)
-    wrapper = SamOnnxDecoder(_cpu_fp32(model), single_mask=single_mask, stability_output=stability_output).eval()
+    wrapper = SamOnnxDecoder(as_cpu_fp32(model), single_mask=single_mask, stability_output=stability_output).eval()
     num_points = torch.export.Dim("num_points", min=1, max=MAX_POINTS)
     dynamic_shapes = {
         "image_embeddings": None,
@@ -82,7 +84,7 @@ def export_decoder(
         "has_mask_input": None,
         "orig_im_size": None,
     }
-    with _quiet_exporter():
+    with quiet_exporter():
         program = torch.onnx.export(
             wrapper,
             example_inputs(model),
@@ -94,10 +96,10 @@ def export_decoder(
             optimize=True,
             verbose=False,
         )
-    return _save_atomically(program, output_path)
+    return save_atomically(program, output_path)
 
 
-def _cpu_fp32(model: nn.Module) -> nn.Module:
+def as_cpu_fp32(model: nn.Module) -> nn.Module:
     """The export traces on CPU in float32 (the ONNX file's dtype); leave the caller's model alone."""
     params = list(model.parameters())
     if params and (params[0].device.type != "cpu" or params[0].dtype != torch.float32):
@@ -124,7 +126,7 @@ def _name_dynamic_axes(proto) -> None:
                 dim.dim_param = name
 
 
-def _save_atomically(program, output_path: Path) -> Path:
+def save_atomically(program, output_path: Path) -> Path:
     output_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=output_path.name + ".", suffix=".tmp", dir=output_path.parent)
     os.close(fd)

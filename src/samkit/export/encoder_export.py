@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from samkit.export.decoder_export import DEFAULT_OPSET, _cpu_fp32, _quiet_exporter, _save_atomically
+from samkit.export.decoder_export import DEFAULT_OPSET, as_cpu_fp32, quiet_exporter, save_atomically
 
 
 class SamOnnxEncoder(nn.Module):
@@ -44,18 +44,18 @@ class SamOnnxEncoder(nn.Module):
 
 def export_encoder(model: nn.Module, output_path: str | os.PathLike, *, opset: int = DEFAULT_OPSET) -> Path:
     """Write the ONNX image encoder of `model` to output_path (atomically). Returns the path."""
-    wrapper = SamOnnxEncoder(_cpu_fp32(model)).eval()
+    wrapper = SamOnnxEncoder(as_cpu_fp32(model)).eval()
     size = wrapper.img_size
     # A non-square example keeps both sides symbolic (a square one would tie H and W together).
     example = torch.rand(size * 3 // 4, size, 3) * 255
     h = torch.export.Dim("input_h", min=1, max=size)
     w = torch.export.Dim("input_w", min=1, max=size)
-    with _quiet_exporter():
+    with quiet_exporter():
         program = torch.onnx.export(
             wrapper, (example,), dynamo=True, input_names=["input_image"], output_names=["image_embeddings"],
             dynamic_shapes={"input_image": {0: h, 1: w}}, opset_version=opset, optimize=True, verbose=False,
         )
-    return _save_atomically(program, Path(output_path))
+    return save_atomically(program, Path(output_path))
 
 
 @torch.no_grad()

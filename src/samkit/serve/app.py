@@ -48,7 +48,8 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
                           provided=Path(decoder_onnx) if decoder_onnx else None)
 
     def load_pixels(image_id: int):
-        row = _row(image_id)
+        # Re-register first: if the file was edited since the last listing, its old pixel key is dropped.
+        row = images.register(images.path_of(_row(image_id))) or _row(image_id)
         return images.pixels(row), row.pixel_key if _fresh(row) else None
 
     def _fresh(row: ImageRow) -> bool:
@@ -191,7 +192,7 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
 
     # ------------------------------------------------------------------ export
     def _present_images() -> list[ImageRow]:
-        return [r for r in images.scan()]
+        return images.scan()  # files that are gone are left out; their annotations stay stored
 
     @app.get("/api/export/coco")
     def export_coco() -> JSONResponse:

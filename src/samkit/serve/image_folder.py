@@ -51,9 +51,8 @@ class ImageFolder:
     # ------------------------------------------------------------------ listing
     def scan(self) -> list[ImageRow]:
         """Register every image file in the folder (recursively, skipping hidden folders)."""
-        rows = []
-        for path in sorted(self._image_files()):
-            rows.append(self.register(path))
+        known = {row.file_name: row for row in self.store.images()}
+        rows = [self.register(path, known) for path in sorted(self._image_files())]
         return [r for r in rows if r is not None]
 
     def _image_files(self):
@@ -63,11 +62,14 @@ class ImageFolder:
                 if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
                     yield Path(root) / name
 
-    def register(self, path: Path) -> ImageRow | None:
-        """The store's row for `path`, refreshed if the file changed. None if it is not readable."""
+    def register(self, path: Path, known: dict[str, ImageRow] | None = None) -> ImageRow | None:
+        """The store's row for `path`, refreshed if the file changed. None if it is not readable.
+
+        known: rows already read from the store by file name (saves a query per file when scanning).
+        """
         rel = path.relative_to(self.folder).as_posix()
         stat = path.stat()
-        row = self.store.image_by_name(rel)
+        row = known.get(rel) if known is not None else self.store.image_by_name(rel)
         if row and row.file_size == stat.st_size and row.mtime_ns == stat.st_mtime_ns and row.width:
             return row
         try:
