@@ -10,12 +10,13 @@ import { renderObjectList } from "./objects";
 import { EMPTY_PROMPT, isAmbiguous, isEmpty, PromptHistory, withBox, withPoint, type BoxPrompt, type PromptState } from "./prompts";
 import { renderMaskChoices } from "./choices";
 import { HoverPreview } from "./hover";
+import { upscaleLogits } from "./upscale";
 import { SaveQueue } from "./savequeue";
 import { binaryCanvas, CURRENT_MASK_RGB, logitsCanvas, objectColor, type Rgb, Stage } from "./render";
 import { decodeRle, encodeRle, maskAreaBbox } from "./rle";
 import type { DecodeKind, SamkitStats } from "./stats";
 
-/** Longest side of the masks computed for clicks and hover; accepting decodes at full size. */
+/** Longest side of the masks drawn for clicks and hover; accepting upscales to the full size. */
 const PREVIEW_MAX_SIDE = 1024;
 
 interface Shown {
@@ -97,10 +98,10 @@ export class Annotator {
     return run;
   }
 
-  private async decode(prompt: PromptState, kind: DecodeKind, outHw: Hw): Promise<DecodeResult> {
-    const result = await this.exclusive(() => this.decoder.run(prompt, this.scale, outHw));
+  private async decode(prompt: PromptState, kind: DecodeKind): Promise<DecodeResult> {
+    const result = await this.exclusive(() => this.decoder.run(prompt, this.scale, this.origHw));
     const points = prompt.points.length + (prompt.box ? 2 : 1);
-    this.stats.decodes.push({ kind, ms: result.ms, points, outHw });
+    this.stats.decodes.push({ kind, ms: result.ms, points, lowHw: result.lowHw });
     this.ui.latency.textContent = `decode ${result.ms.toFixed(1)} ms · ${this.stats.threads} thread${this.stats.threads > 1 ? "s" : ""}`;
     return result;
   }
@@ -167,7 +168,7 @@ export class Annotator {
       const prompt = this.history.present;
       if (isEmpty(prompt)) continue;
       try {
-        const result = await this.decode(prompt, "click", outputHw(this.origHw, PREVIEW_MAX_SIDE));
+        const result = await this.decode(prompt, "click");
         if (this.history.present === prompt) {
           this.shown = { result, prompt };
           this.refresh();
@@ -193,7 +194,7 @@ export class Annotator {
 
   private readonly hoverPreview = new HoverPreview({
     active: () => this.hoverEnabled && this.isReady && isEmpty(this.history.present),
-    decode: (prompt) => this.decode(prompt, "hover", outputHw(this.origHw, PREVIEW_MAX_SIDE)),
+    decode: (prompt) => this.decode(prompt, "hover"),
     show: (preview) => {
       this.hoverShown = preview;
       this.draw();
@@ -219,18 +220,16 @@ export class Annotator {
       this.ui.status("Nothing to accept: click the object first.");
       return;
     }
-    // The shown masks are already at full size for images up to PREVIEW_MAX_SIDE: no second decode.
+    // The shown decode is of this prompt unless one is still running: then decode it now.
     const shown = this.shown;
-    const reuse = shown !== null && shown.prompt === prompt && shown.result.maskHw[0] === this.origHw[0] &&
-      shown.result.maskHw[1] === this.origHw[1];
-    const result = reuse ? shown.result : await this.decode(prompt, "accept", this.origHw);
+    const result = shown !== null && shown.prompt === prompt ? shown.result : await this.decode(prompt, "accept");
     if (this.history.present !== prompt || this.image !== image) return; // the user moved on meanwhile
     const index = this.maskIndex({ result, prompt }); // same rule, same IoUs as the mask on screen
     const [h, w] = this.origHw;
-    const offset = index * h * w;
+    const logits = this.upscale(result, index, this.origHw); // = the model's masks output at full size
     const mask = new Uint8Array(h * w);
     const threshold = this.model.mask_threshold;
-    for (let i = 0; i < mask.length; i++) mask[i] = result.masks[offset + i] > threshold ? 1 : 0;
+    for (let i = 0; i < mask.length; i++) mask[i] = logits[i] > threshold ? 1 : 0;
     const { area, bbox } = maskAreaBbox(mask, h, w);
     if (area === 0) {
       this.ui.status("The mask is empty: add a point on the object before accepting.", true);
@@ -354,9 +353,10 @@ export class Annotator {
       const c = this.maskCanvasCache;
       if (c && c.key === shown.result && c.index === index) currentMask = c.canvas;
       else {
-        const r = shown.result;
-        currentMask = logitsCanvas(r.masks, index, r.maskHw, this.model.mask_threshold, CURRENT_MASK_RGB);
-        this.maskCanvasCache = { key: r, index, canvas: currentMask };
+        const hw = outputHw(this.origHw, PREVIEW_MAX_SIDE);
+        const logits = this.upscale(shown.result, index, hw);
+        currentMask = logitsCanvas(logits, 0, hw, this.model.mask_threshold, CURRENT_MASK_RGB);
+        this.maskCanvasCache = { key: shown.result, index, canvas: currentMask };
       }
     }
     this.stage.draw({
@@ -371,8 +371,15 @@ export class Annotator {
   private renderChoices(): void {
     const shown = this.shown;
     const offer = shown !== null && isAmbiguous(shown.prompt) && shown.result.numMasks >= 4;
+    const thumbHw = outputHw(this.origHw, 120);
     renderMaskChoices(this.ui.maskChoices, offer ? shown.result : null, offer ? this.maskIndex(shown) : 0,
-      this.model.mask_threshold, (k) => this.pickMask(k));
+      (k) => logitsCanvas(this.upscale(shown!.result, k, thumbHw), 0, thumbHw, this.model.mask_threshold, CURRENT_MASK_RGB),
+      (k) => this.pickMask(k));
+  }
+
+  /** Mask `index` of a decode as logits of size outHw (the model's postprocessing, for one mask). */
+  private upscale(result: DecodeResult, index: number, outHw: Hw): Float32Array {
+    return upscaleLogits(result.lowRes, index, result.lowHw, this.model.img_size, this.origHw, outHw);
   }
 }
 

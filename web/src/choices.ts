@@ -3,7 +3,7 @@
  * predicted IoU of masks 1..3 (small part, part, whole object), the shown one highlighted.
  */
 import type { DecodeResult } from "./decoder";
-import { CURRENT_MASK_RGB, logitsThumbnail } from "./render";
+
 
 let lastKey: { result: DecodeResult; chosen: number } | null = null;
 
@@ -12,7 +12,7 @@ export function renderMaskChoices(
   panel: HTMLElement,
   result: DecodeResult | null,
   chosen: number,
-  threshold: number,
+  thumbnail: (k: number) => HTMLCanvasElement,
   pick: (k: 1 | 2 | 3) => void,
 ): void {
   panel.hidden = result === null;
@@ -29,7 +29,7 @@ export function renderMaskChoices(
     button.className = "choice" + (k === chosen ? " chosen" : "");
     button.dataset.mask = String(k);
     button.title = `Mask ${k} (key ${k})`;
-    const thumb = logitsThumbnail(result.masks, k, result.maskHw, threshold, CURRENT_MASK_RGB);
+    const thumb = thumbnail(k);
     const label = document.createElement("span");
     label.textContent = `${k} · IoU ${result.iou[k].toFixed(2)}`;
     button.append(thumb, label);

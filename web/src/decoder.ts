@@ -6,7 +6,9 @@
  *   mask_input [1,1,4h,4w], has_mask_input [1], orig_im_size [2] (H, W)
  *   -> masks [1,M,H,W] logits, iou_predictions [1,M], low_res_masks [1,M,4h,4w]  (M = 4: index 0 is
  *   the single-mask output, 1..3 the ambiguity-aware ones).
- * `orig_im_size` only sets the size the masks are resized to, so previews ask for a smaller size.
+ * The page asks only for low_res_masks and iou_predictions: onnxruntime then skips the graph's
+ * upscaling of all M masks to full size, and the page upscales just the mask it shows (upscale.ts,
+ * the same arithmetic as the model's postprocessing).
  */
 import * as ort from "onnxruntime-web/wasm";
 
@@ -14,10 +16,10 @@ import { decoderPoints, type PromptState } from "./prompts";
 import type { Hw } from "./coords";
 
 export interface DecodeResult {
-  /** M x H x W logits, row-major, at `maskHw`. */
-  masks: Float32Array;
+  /** M x 4h x 4w low-res logits, row-major (before the upscaling to image size). */
+  lowRes: Float32Array;
   numMasks: number;
-  maskHw: Hw;
+  lowHw: Hw;
   /** Predicted IoU per mask (M). */
   iou: Float32Array;
   /** Milliseconds spent in session.run (feeds to outputs, as the page measures it). */
@@ -88,10 +90,10 @@ export class SamDecoder {
   }
 
   /**
-   * Run the decoder. `scale` maps image px to the model-input frame; masks come back at `outHw`
-   * (the image size, or a proportionally smaller one for previews).
+   * Run the decoder. `scale` maps image px to the model-input frame; `origHw` is the image size
+   * (H, W), the decoder's orig_im_size.
    */
-  async run(prompt: PromptState, scale: number, outHw: Hw): Promise<DecodeResult> {
+  async run(prompt: PromptState, scale: number, origHw: Hw): Promise<DecodeResult> {
     if (!this.embedding) throw new Error("no image embedding loaded");
     const { coords, labels, n } = decoderPoints(prompt, scale);
     const feeds: Record<string, ort.Tensor> = {
@@ -100,17 +102,17 @@ export class SamDecoder {
       point_labels: new ort.Tensor("float32", labels, [1, n]),
       mask_input: this.maskInput,
       has_mask_input: this.hasMaskInput,
-      orig_im_size: new ort.Tensor("float32", new Float32Array(outHw), [2]),
+      orig_im_size: new ort.Tensor("float32", new Float32Array(origHw), [2]),
     };
     const t0 = performance.now();
-    const out = await this.session.run(feeds, ["masks", "iou_predictions"]);
+    const out = await this.session.run(feeds, ["low_res_masks", "iou_predictions"]);
     const ms = performance.now() - t0;
-    const masks = out.masks;
-    const dims = masks.dims;
+    const low = out.low_res_masks;
+    const dims = low.dims;
     const result: DecodeResult = {
-      masks: masks.data as Float32Array,
+      lowRes: low.data as Float32Array,
       numMasks: dims[1],
-      maskHw: [dims[2], dims[3]],
+      lowHw: [dims[2], dims[3]],
       iou: out.iou_predictions.data as Float32Array,
       ms,
     };

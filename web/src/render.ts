@@ -59,20 +59,6 @@ export function logitsCanvas(logits: Float32Array, index: number, hw: Hw, thresh
   return paintMask((i) => logits[offset + i] > threshold, hw, rgb, 110);
 }
 
-/** A small (longest side <= maxSide) nearest-neighbour thumbnail of mask `index` of decoder logits. */
-export function logitsThumbnail(logits: Float32Array, index: number, hw: Hw, threshold: number, rgb: Rgb, maxSide = 120): HTMLCanvasElement {
-  const [h, w] = hw;
-  const s = Math.min(1, maxSide / Math.max(h, w));
-  const th = Math.max(1, Math.round(h * s));
-  const tw = Math.max(1, Math.round(w * s));
-  const offset = index * h * w;
-  return paintMask((i) => {
-    const y = Math.min(h - 1, Math.floor(((i / tw) | 0) / s));
-    const x = Math.min(w - 1, Math.floor((i % tw) / s));
-    return logits[offset + y * w + x] > threshold;
-  }, [th, tw], rgb, 150);
-}
-
 /** Canvas for a binary row-major mask. */
 export function binaryCanvas(mask: Uint8Array, hw: Hw, rgb: Rgb, alpha = 100): HTMLCanvasElement {
   return paintMask((i) => mask[i] !== 0, hw, rgb, alpha);

@@ -10,8 +10,8 @@ export interface DecodeSample {
   ms: number;
   /** Prompt points given to the decoder (box corners and padding included). */
   points: number;
-  /** Size the masks came back at, [H, W]. */
-  outHw: [number, number];
+  /** Size of the low-res masks the decoder returned, [h, w]. */
+  lowHw: [number, number];
 }
 
 export interface SamkitStats {
