@@ -69,12 +69,12 @@ class ReferenceDecoder:
         self.orig_hw = (record["height"], record["width"])
         self.session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
 
-    def masks(self, points_xy: list[tuple[float, float]], labels: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Binary masks (4 x H x W) at original size and IoU predictions (4) for points in image px."""
+    def feeds(self, points_xy: list[tuple[float, float]], labels: list[int]) -> dict[str, np.ndarray]:
+        """Decoder inputs for points in image px, as the page builds them (padding point appended)."""
         h, w = self.orig_hw
         scale = self.img_size / max(h, w)
         coords = np.array([[*points_xy, (0.0, 0.0)]], np.float32) * scale
-        feeds = {
+        return {
             "image_embeddings": self.embedding,
             "point_coords": coords,
             "point_labels": np.array([[*labels, -1]], np.float32),
@@ -82,7 +82,10 @@ class ReferenceDecoder:
             "has_mask_input": np.zeros(1, np.float32),
             "orig_im_size": np.array([h, w], np.float32),
         }
-        masks, iou = self.session.run(["masks", "iou_predictions"], feeds)
+
+    def masks(self, points_xy: list[tuple[float, float]], labels: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Binary masks (4 x H x W) at original size and IoU predictions (4) for points in image px."""
+        masks, iou = self.session.run(["masks", "iou_predictions"], self.feeds(points_xy, labels))
         return masks[0] > 0.0, iou[0]
 
     def best_single_click(self, point_xy: tuple[float, float]) -> tuple[np.ndarray, int, float]:

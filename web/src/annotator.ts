@@ -14,7 +14,7 @@ import { upscaleLogits } from "./upscale";
 import { SaveQueue } from "./savequeue";
 import { binaryCanvas, CURRENT_MASK_RGB, logitsCanvas, objectColor, type Rgb, Stage } from "./render";
 import { decodeRle, encodeRle, maskAreaBbox } from "./rle";
-import type { DecodeKind, SamkitStats } from "./stats";
+import type { DecodeKind, DecodeSample, SamkitStats } from "./stats";
 
 /** Longest side of the masks drawn for clicks and hover; accepting upscales to the full size. */
 const PREVIEW_MAX_SIDE = 1024;
@@ -54,6 +54,7 @@ export class Annotator {
   private dragBox: BoxPrompt | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly saves = new SaveQueue();
+  private readonly samples = new WeakMap<DecodeResult, DecodeSample>();
   private mainBusy = false;
   private mainWanted = false;
 
@@ -101,7 +102,9 @@ export class Annotator {
   private async decode(prompt: PromptState, kind: DecodeKind): Promise<DecodeResult> {
     const result = await this.exclusive(() => this.decoder.run(prompt, this.scale, this.origHw));
     const points = prompt.points.length + (prompt.box ? 2 : 1);
-    this.stats.decodes.push({ kind, ms: result.ms, points, lowHw: result.lowHw });
+    const sample: DecodeSample = { kind, ms: result.ms, points, lowHw: result.lowHw };
+    this.stats.decodes.push(sample);
+    this.samples.set(result, sample);
     this.ui.latency.textContent = `decode ${result.ms.toFixed(1)} ms · ${this.stats.threads} thread${this.stats.threads > 1 ? "s" : ""}`;
     return result;
   }
@@ -170,8 +173,11 @@ export class Annotator {
       try {
         const result = await this.decode(prompt, "click");
         if (this.history.present === prompt) {
+          const t0 = performance.now();
           this.shown = { result, prompt };
           this.refresh();
+          const sample = this.samples.get(result);
+          if (sample) sample.drawMs = performance.now() - t0;
           this.ui.status(describe(prompt, result, this.maskIndex(this.shown)));
         }
       } catch (e) {

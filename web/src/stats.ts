@@ -12,6 +12,8 @@ export interface DecodeSample {
   points: number;
   /** Size of the low-res masks the decoder returned, [h, w]. */
   lowHw: [number, number];
+  /** For clicks: ms from the decode's end until the mask was drawn (upscale + paint + panels). */
+  drawMs?: number;
 }
 
 export interface SamkitStats {
