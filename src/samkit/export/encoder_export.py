@@ -55,7 +55,10 @@ def export_encoder(model: nn.Module, output_path: str | os.PathLike, *, opset: i
             wrapper, (example,), dynamo=True, input_names=["input_image"], output_names=["image_embeddings"],
             dynamic_shapes={"input_image": {0: h, 1: w}}, opset_version=opset, optimize=True, verbose=False,
         )
-    return save_atomically(program, Path(output_path))
+    cfg = getattr(model, "config", None)
+    metadata = {"samkit.kind": "image-encoder", "samkit.model": getattr(cfg, "name", type(model).__name__),
+                "samkit.img_size": str(size)}
+    return save_atomically(program, Path(output_path), metadata)
 
 
 @torch.no_grad()
