@@ -43,6 +43,21 @@ def example_inputs(model: nn.Module, num_points: int = 5) -> tuple[torch.Tensor,
 
 
 @contextmanager
+def export_context():
+    """Quiet exporter logs, and the math attention kernel while tracing.
+
+    With the fused SDPA kernels, tracing records their output strides (heads innermost); the
+    exporter then decomposes SDPA into math ops with other strides, and a later
+    `transpose(1, 2).reshape(...)` in the model becomes an impossible view (TinyViT's attention
+    fails that way). Tracing with the math kernel keeps the recorded strides true.
+    """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with quiet_exporter(), sdpa_kernel([SDPBackend.MATH]):
+        yield
+
+
+@contextmanager
 def quiet_exporter():
     """The dynamo exporter prints progress lines, warns about the absent torchvision ops, and onnx_ir
     logs a warning per empty attribute list (harmless: they default to INTS, which is right here)."""
@@ -84,7 +99,7 @@ def export_decoder(
         "has_mask_input": None,
         "orig_im_size": None,
     }
-    with quiet_exporter():
+    with export_context():
         program = torch.onnx.export(
             wrapper,
             example_inputs(model),
