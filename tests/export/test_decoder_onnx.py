@@ -25,6 +25,8 @@ def test_official_input_and_output_names(tiny_decoder_onnx):
     assert shapes["orig_im_size"] == [2]
     masks = session.get_outputs()[0]
     assert masks.shape[:2] == [1, 4] and all(isinstance(d, str) for d in masks.shape[2:])
+    meta = session.get_modelmeta().custom_metadata_map
+    assert meta["samkit.model"] == "tiny" and meta["samkit.img_size"] == "256" and meta["samkit.kind"] == "decoder"
 
 
 def test_fp32_parity_1_to_10_points_box_and_mask(tiny_model, tiny_decoder_onnx):

@@ -20,6 +20,18 @@ def test_encoder_export_symbolic_input_and_parity(tiny_model, tmp_path):
     assert diff <= 1e-4
 
 
+def test_tiny_vit_encoder_export(tmp_path):
+    """MobileSAM's TinyViT (vit_t) encoder: its attention needs the math-kernel tracing."""
+    import torch
+
+    from samkit.build import build_sam
+
+    torch.manual_seed(0)
+    model = build_sam("tiny_vit_t").eval()
+    path = export_encoder(model, tmp_path / "tiny_vit_t_encoder.onnx")
+    assert check_encoder_parity(model, path, input_hws=[(192, 256)]) <= 1e-4
+
+
 def _run_cli(argv: list[str]) -> int:
     """Parse and run with only this subcommand registered (others may not exist on this branch)."""
     from samkit.cli import export_onnx

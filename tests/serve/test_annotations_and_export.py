@@ -146,6 +146,46 @@ def test_served_decoder_is_exported_once_and_runs(make_client, image_folder):
     assert client2.get("/models/decoder.onnx").content == r.content
 
 
+def test_page_path_matches_the_predictor(make_client, image_folder, tiny_model, wait_ready, tmp_path):
+    """What the page computes (float16 embedding from the server + served ONNX decoder, coordinates
+    scaled as the contract says) gives the masks SamPredictor gives in PyTorch for the same click."""
+    from samkit.export.parity import onnx_session
+    from samkit.image_io import load_image
+    from samkit.inference.predictor import SamPredictor
+
+    client = make_client(image_folder, export_decoder_on_start=True)
+    image_id = _image_id(client, "sub/rotated.jpg")  # 90 x 200 (H x W) after EXIF rotation
+    client.post(f"/api/images/{image_id}/embedding")
+    wait_ready(client, image_id)
+    r = client.get(f"/api/images/{image_id}/embedding")
+    shape = [int(v) for v in r.headers["x-embedding-shape"].split(",")]
+    embedding = np.frombuffer(r.content, dtype="<f2").astype(np.float32).reshape(shape)
+    info = client.get("/api/model").json()
+    decoder = tmp_path / "as_downloaded.onnx"
+    decoder.write_bytes(client.get(info["decoder_url"]).content)
+    session = onnx_session(decoder)
+    h, w = 90, 200
+    click_xy = np.array([[150.0, 30.0]])
+    scale = info["img_size"] / max(h, w)
+    feed = {
+        "image_embeddings": embedding,
+        "point_coords": np.array([[*(click_xy * scale), (0.0, 0.0)]], np.float32),
+        "point_labels": np.array([[1.0, -1.0]], np.float32),
+        "mask_input": np.zeros((1, 1, *info["low_res_hw"]), np.float32),
+        "has_mask_input": np.zeros(1, np.float32),
+        "orig_im_size": np.array([h, w], np.float32),
+    }
+    masks, iou = session.run(["masks", "iou_predictions"], feed)
+    predictor = SamPredictor(tiny_model)
+    predictor.set_image(load_image(image_folder / "sub" / "rotated.jpg"))
+    want, want_iou, _ = predictor.predict(click_xy, np.array([1]), multimask_output=True, return_logits=True)
+    assert masks.shape == (1, 4, h, w)
+    # float16 embeddings move logits a little; the masks must agree almost everywhere.
+    np.testing.assert_allclose(iou[0, 1:], want_iou, atol=2e-2)
+    agree = ((masks[0, 1:] > 0) == (want > 0)).mean()
+    assert agree > 0.99, agree
+
+
 def test_provided_decoder_file(make_client, image_folder, tmp_path):
     fake = tmp_path / "given.onnx"
     fake.write_bytes(b"onnx bytes")

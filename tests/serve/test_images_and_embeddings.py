@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 import numpy as np
-import torch
 from PIL import Image
 
 from samkit.serve import UploadLimits
@@ -152,7 +151,6 @@ def test_model_info_headers_and_static(make_client, image_folder, tmp_path):
     assert client.get("/api/nothing").status_code == 404
     missing = make_client(image_folder, static_dir=tmp_path / "no-bundle").get("/")
     assert missing.status_code == 503 and "npm --prefix web" in missing.text
-    assert torch.get_num_threads() == 1
 
 
 def test_edited_file_is_encoded_again(make_client, image_folder, wait_ready):

@@ -43,6 +43,21 @@ def example_inputs(model: nn.Module, num_points: int = 5) -> tuple[torch.Tensor,
 
 
 @contextmanager
+def export_context():
+    """Quiet exporter logs, and the math attention kernel while tracing.
+
+    With the fused SDPA kernels, tracing records their output strides (heads innermost); the
+    exporter then decomposes SDPA into math ops with other strides, and a later
+    `transpose(1, 2).reshape(...)` in the model becomes an impossible view (TinyViT's attention
+    fails that way). Tracing with the math kernel keeps the recorded strides true.
+    """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with quiet_exporter(), sdpa_kernel([SDPBackend.MATH]):
+        yield
+
+
+@contextmanager
 def quiet_exporter():
     """The dynamo exporter prints progress lines, warns about the absent torchvision ops, and onnx_ir
     logs a warning per empty attribute list (harmless: they default to INTS, which is right here)."""
@@ -84,7 +99,7 @@ def export_decoder(
         "has_mask_input": None,
         "orig_im_size": None,
     }
-    with quiet_exporter():
+    with export_context():
         program = torch.onnx.export(
             wrapper,
             example_inputs(model),
@@ -96,7 +111,15 @@ def export_decoder(
             optimize=True,
             verbose=False,
         )
-    return save_atomically(program, output_path)
+    cfg = getattr(model, "config", None)
+    metadata = {
+        "samkit.kind": "decoder-single-mask" if single_mask else "decoder",
+        "samkit.model": getattr(cfg, "name", type(model).__name__),
+        "samkit.img_size": str(wrapper.img_size),
+        "samkit.mask_threshold": str(wrapper.mask_threshold),
+        "samkit.point_coords_frame": "model input: original pixels * img_size / max(H, W); +0.5 added inside",
+    }
+    return save_atomically(program, output_path, metadata)
 
 
 def as_cpu_fp32(model: nn.Module) -> nn.Module:
@@ -126,7 +149,9 @@ def _name_dynamic_axes(proto) -> None:
                 dim.dim_param = name
 
 
-def save_atomically(program, output_path: Path) -> Path:
+def save_atomically(program, output_path: Path, metadata: dict[str, str] | None = None) -> Path:
+    """Save an ONNXProgram via a temporary file in the same folder, with readable axis names and
+    `metadata` in the model's metadata_props (what a front-end can read to configure itself)."""
     output_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=output_path.name + ".", suffix=".tmp", dir=output_path.parent)
     os.close(fd)
@@ -134,6 +159,9 @@ def save_atomically(program, output_path: Path) -> Path:
         program.save(tmp)
         proto = onnx.load(tmp)
         _name_dynamic_axes(proto)
+        for key, value in (metadata or {}).items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
         onnx.save(proto, tmp)
         os.replace(tmp, output_path)
     finally:

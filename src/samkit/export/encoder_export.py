@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from samkit.export.decoder_export import DEFAULT_OPSET, as_cpu_fp32, quiet_exporter, save_atomically
+from samkit.export.decoder_export import DEFAULT_OPSET, as_cpu_fp32, export_context, save_atomically
 
 
 class SamOnnxEncoder(nn.Module):
@@ -50,12 +50,15 @@ def export_encoder(model: nn.Module, output_path: str | os.PathLike, *, opset: i
     example = torch.rand(size * 3 // 4, size, 3) * 255
     h = torch.export.Dim("input_h", min=1, max=size)
     w = torch.export.Dim("input_w", min=1, max=size)
-    with quiet_exporter():
+    with export_context():
         program = torch.onnx.export(
             wrapper, (example,), dynamo=True, input_names=["input_image"], output_names=["image_embeddings"],
             dynamic_shapes={"input_image": {0: h, 1: w}}, opset_version=opset, optimize=True, verbose=False,
         )
-    return save_atomically(program, Path(output_path))
+    cfg = getattr(model, "config", None)
+    metadata = {"samkit.kind": "image-encoder", "samkit.model": getattr(cfg, "name", type(model).__name__),
+                "samkit.img_size": str(size)}
+    return save_atomically(program, Path(output_path), metadata)
 
 
 @torch.no_grad()
