@@ -18,6 +18,8 @@ SUBCOMMANDS: tuple[str, ...] = (
     "segment",
     "download",
     "auto",
+    "export-onnx",
+    "serve",
 )
 
 
