@@ -17,6 +17,7 @@ import sys
 SUBCOMMANDS: tuple[str, ...] = (
     "segment",
     "download",
+    "eval",
 )
 
 
