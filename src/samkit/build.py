@@ -1,0 +1,293 @@
+"""Config -> modules, and checkpoint IO.
+
+Two checkpoint formats are read:
+- official raw state dicts (sam_vit_{b,l,h}_*.pth, mobile_sam.pt), loaded with weights_only=True and a
+  strict key check; the preset is inferred from the tensor shapes when not given;
+- samkit's own: one .safetensors file whose metadata holds the SamConfig JSON that built it, so the
+  checkpoint rebuilds its own model (`save_checkpoint` / `load_checkpoint`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from samkit.config import PRESETS, SamConfig, get_preset
+from samkit.errors import CheckpointError
+from samkit.modeling.image_encoder import ImageEncoderViT
+from samkit.modeling.mask_decoder import MaskDecoder
+from samkit.modeling.prompt_encoder import PromptEncoder
+from samkit.modeling.sam import Sam
+from samkit.modeling.transformer import TwoWayTransformer
+
+SAFETENSORS_CONFIG_KEY = "samkit_config"
+SAFETENSORS_FORMAT_KEY = "format"
+SAFETENSORS_FORMAT = "samkit.sam.v1"
+
+
+def build_sam(config: SamConfig | str) -> Sam:
+    """A Sam with freshly initialised weights, in eval mode, on the CPU, fp32."""
+    cfg = get_preset(config) if isinstance(config, str) else config
+    enc = cfg.encoder
+    if enc.kind == "vit":
+        image_encoder = ImageEncoderViT(enc)
+    elif enc.kind == "tiny_vit":
+        from samkit.modeling.tiny_vit import TinyViT
+
+        image_encoder = TinyViT(enc)
+    else:  # pragma: no cover - SamConfig.from_dict already rejects unknown kinds
+        raise ValueError(f"unknown encoder kind {enc.kind!r}")
+    p, d = cfg.prompt_encoder, cfg.mask_decoder
+    if enc.out_chans != p.embed_dim or p.embed_dim != d.transformer_dim:
+        raise ValueError(f"encoder out_chans ({enc.out_chans}), prompt embed_dim ({p.embed_dim}) and decoder "
+                         f"transformer_dim ({d.transformer_dim}) must be equal")
+    model = Sam(
+        image_encoder=image_encoder,
+        prompt_encoder=PromptEncoder(p.embed_dim, enc.embedding_hw, (enc.img_size, enc.img_size), p.mask_in_chans),
+        mask_decoder=MaskDecoder(
+            transformer_dim=d.transformer_dim,
+            transformer=TwoWayTransformer(d.transformer_depth, d.transformer_dim, d.transformer_num_heads,
+                                          d.transformer_mlp_dim, d.attention_downsample_rate),
+            num_multimask_outputs=d.num_multimask_outputs,
+            iou_head_depth=d.iou_head_depth,
+            iou_head_hidden_dim=d.iou_head_hidden_dim,
+        ),
+        pixel_mean=cfg.pixel_mean,
+        pixel_std=cfg.pixel_std,
+        config=cfg,
+    )
+    return model.eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# Official state dicts
+
+
+def _guess_preset(state: dict[str, torch.Tensor]) -> str | None:
+    """Which official preset a raw state dict belongs to, from a few tell-tale tensor shapes."""
+    if any(k.startswith("image_encoder.layers.") for k in state):
+        return "vit_t"
+    pe = state.get("image_encoder.patch_embed.proj.weight")
+    if pe is None:
+        return None
+    dim = pe.shape[0]
+    depth = 1 + max((int(k.split(".")[2]) for k in state if k.startswith("image_encoder.blocks.")), default=-1)
+    for name, cfg in PRESETS.items():
+        e = cfg.encoder
+        if e.kind == "vit" and e.embed_dim == dim and e.depth == depth and e.img_size == 1024:
+            return name
+    return None
+
+
+def _read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, pickle with code, not a torch file at all
+        raise CheckpointError(f"{path}: cannot be read as a PyTorch checkpoint ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:200]})") from None
+    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+        obj = obj["model"]  # some fine-tuning repos wrap the state dict
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path}: expected a state dict (name -> tensor), found {type(obj).__name__}")
+    return obj
+
+
+def load_state_dict_strict(model: Sam, state: dict[str, torch.Tensor], source: str, preset: str) -> None:
+    """Load with a strict key and shape check; the error names the file and what did not fit."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong_shape = [k for k in set(own) & set(state) if own[k].shape != state[k].shape]
+    if missing or unexpected or wrong_shape:
+        guess = _guess_preset(state)
+        hint = f"; it looks like {guess}, you asked for {preset}" if guess and guess != preset else ""
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
+        if wrong_shape:
+            k = sorted(wrong_shape)[0]
+            parts.append(f"{len(wrong_shape)} shape mismatches (e.g. {k}: file {tuple(state[k].shape)}, "
+                         f"model {tuple(own[k].shape)})")
+        raise CheckpointError(f"{source} does not fit preset {preset}: {', '.join(parts)}{hint}")
+    model.load_state_dict(state, strict=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# samkit's own format
+
+
+def save_checkpoint(model: Sam, path: str | os.PathLike, metadata: dict[str, str] | None = None,
+                    dtype: torch.dtype | None = None) -> Path:
+    """Write weights + config to one .safetensors file, atomically (temp file, then rename).
+
+    dtype: optionally store weights in another float dtype (e.g. torch.float16 to halve the size).
+    """
+    from safetensors.torch import save_file
+
+    if model.config is None:
+        raise ValueError("model has no config; build it with samkit.build_sam or load_model")
+    path = Path(path)
+    tensors = {}
+    for k, v in model.state_dict().items():
+        v = v.detach().cpu()
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        tensors[k] = v.contiguous()
+    meta = {SAFETENSORS_FORMAT_KEY: SAFETENSORS_FORMAT, SAFETENSORS_CONFIG_KEY: model.config.to_json()}
+    meta.update(metadata or {})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+    return path
+
+
+def read_checkpoint_config(path: str | os.PathLike) -> tuple[SamConfig, dict[str, str]]:
+    """The SamConfig and metadata stored in a samkit .safetensors checkpoint (weights not read)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({type(e).__name__}: {e})") from None
+    if SAFETENSORS_CONFIG_KEY not in meta:
+        raise CheckpointError(f"{path}: safetensors file without a samkit config (metadata keys: "
+                              f"{sorted(meta)}); pass --model to say which preset it is")
+    try:
+        return SamConfig.from_json(meta[SAFETENSORS_CONFIG_KEY]), meta
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: invalid samkit config in metadata: {e}") from None
+
+
+def load_checkpoint(path: str | os.PathLike, name: str | None = None) -> Sam:
+    """Build and load any checkpoint: samkit .safetensors (self-describing) or an official state dict.
+
+    name: the preset to expect. Required for nothing; checked against the file when given.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint path is a directory: {path}")
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if path.suffix == ".safetensors" or (len(head) >= 9 and head[8:9] == b"{"):
+        return _load_safetensors(path, name)
+    state = _read_torch_state_dict(path)
+    preset = name or _guess_preset(state)
+    if preset is None:
+        raise CheckpointError(f"{path}: cannot tell which preset this state dict is; pass --model "
+                              f"(one of {sorted(PRESETS)})")
+    model = build_sam(preset)
+    load_state_dict_strict(model, state, str(path), preset)
+    return model
+
+
+def _load_safetensors(path: Path, name: str | None) -> Sam:
+    from safetensors.torch import load_file
+
+    try:
+        cfg, _ = read_checkpoint_config(path)
+    except CheckpointError:
+        if name is None:
+            raise
+        cfg = get_preset(name)  # a bare safetensors state dict plus an explicit preset
+    else:
+        if name is not None and get_preset(name) != cfg and cfg.name != name:
+            raise CheckpointError(f"{path} holds a {cfg.name} model, you asked for {name}")
+    model = build_sam(cfg)
+    try:
+        state = load_file(str(path))
+    except Exception as e:
+        raise CheckpointError(f"{path}: cannot read tensors ({type(e).__name__}: {e})") from None
+    dtype_of = {k: v.dtype for k, v in model.state_dict().items()}
+    state = {k: (v.to(dtype_of[k]) if k in dtype_of and v.is_floating_point() else v) for k, v in state.items()}
+    load_state_dict_strict(model, state, str(path), cfg.name)
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# One entry point
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise CheckpointError(f"invalid device {device!r}: {e}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CheckpointError(f"device {device!r} requested but CUDA is not available on this machine")
+    return dev
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """Encoder compute dtype. 'auto' picks bf16 where the hardware runs it fast, else fp32."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype in (None, "float32", "fp32"):
+        return torch.float32
+    if dtype in ("bfloat16", "bf16"):
+        return torch.bfloat16
+    if dtype in ("float16", "fp16"):
+        if device.type == "cpu":
+            raise CheckpointError("float16 is not supported on CPU; use bfloat16 or float32")
+        return torch.float16
+    if dtype == "auto":
+        return torch.bfloat16 if fast_bf16_available(device) else torch.float32
+    raise CheckpointError(f"unknown dtype {dtype!r}; expected float32, bfloat16, float16 or auto")
+
+
+def fast_bf16_available(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def load_model(name: str | None = None, checkpoint: str | os.PathLike | None = None,
+               device: str | torch.device | None = None, dtype: str | torch.dtype | None = None) -> Sam:
+    """A ready model in eval mode on `device`, with the image encoder computing in `dtype`.
+
+    name: a preset ("vit_b", "vit_l", "vit_h", "vit_t", "tiny"...). checkpoint: an official .pth/.pt or
+    a samkit .safetensors. With a checkpoint only, the preset is read from it; with a name only, the
+    weights are random (useful for tests and benchmarks).
+    """
+    if checkpoint is not None:
+        model = load_checkpoint(checkpoint, name)
+    elif name is not None:
+        model = build_sam(name)
+    else:
+        from samkit.default_model import load_default_model
+
+        model = load_default_model()
+    dev = resolve_device(device)
+    model.encoder_dtype = resolve_dtype(dtype, dev)
+    return model.to(dev).eval()
+
+
+def _registry_builder(preset: str):
+    def build(checkpoint: str | os.PathLike | None = None) -> Sam:
+        if checkpoint is None:
+            return build_sam(preset)
+        return load_checkpoint(checkpoint, preset)
+
+    build.__name__ = f"build_sam_{preset}"
+    return build
+
+
+# Drop-in for segment_anything.sam_model_registry: sam_model_registry["vit_b"](checkpoint=path).
+sam_model_registry: dict[str, Any] = {name: _registry_builder(name) for name in ("vit_b", "vit_l", "vit_h", "vit_t")}
+sam_model_registry["default"] = sam_model_registry["vit_h"]

@@ -1,0 +1,1 @@
+"""nn.Modules of the Segment Anything model (no file or network IO here)."""
