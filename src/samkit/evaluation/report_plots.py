@@ -86,24 +86,33 @@ def _overlay(ax, image: np.ndarray, mask: np.ndarray, box=None, title: str = "")
 
 
 def plot_attack_example(example: dict, path: Path) -> Path:
-    """Clean vs attacked box prediction, and the perturbation amplified to be visible."""
+    """Clean vs attacked box prediction, and the perturbation amplified to be visible.
+
+    Shown in the model-input frame (the resized image the encoder sees, where the attack lives);
+    masks and box are resized to it.
+    """
     plt = _plt()
     from PIL import Image
 
     H, W = example["gt"].shape
-    adv_small = np.clip(example["attacked_input"], 0, 255)
-    h, w = adv_small.shape[:2]
-    # The attack lives on the resized model input; bring it back to the original frame to show it.
-    adv = np.asarray(Image.fromarray(adv_small.round().astype(np.uint8)).resize((W, H), Image.BILINEAR))
+    clean = np.clip(example["clean_input"], 0, 255).round().astype(np.uint8)
+    adv = np.clip(example["attacked_input"], 0, 255).round().astype(np.uint8)
+    h, w = clean.shape[:2]
+
+    def to_input(mask):
+        return np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((w, h), Image.NEAREST)) > 0
+
+    box = np.asarray(example["box_xyxy"], dtype=np.float64) * np.array([w / W, h / H, w / W, h / H])
     delta = example["attacked_input"] - example["clean_input"]
     span = max(float(np.abs(delta).max()), 1e-6)
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), dpi=110)
-    _overlay(axes[0], example["image"], example["clean_box_mask"], example["box_xyxy"], "clean image, box prompt")
-    _overlay(axes[1], adv, example["attacked_box_mask"], example["box_xyxy"],
+    _overlay(axes[0], clean, to_input(example["clean_box_mask"]), box, "clean, box prompt")
+    _overlay(axes[1], adv, to_input(example["attacked_box_mask"]), box,
              f"embedding attack, L-inf {example['eps']}")
     axes[2].imshow((delta / span * 0.5 + 0.5).clip(0, 1))
     axes[2].set_title(f"perturbation (x{127.5 / span:.0f} to be visible)", fontsize=9)
     axes[2].axis("off")
+    fig.suptitle(f"image {example['image_id']}, model input {w}x{h}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
