@@ -135,3 +135,24 @@ def build_reference_sam(cfg):
         pixel_mean=list(cfg.pixel_mean), pixel_std=list(cfg.pixel_std),
     )
     return sam.eval()
+
+
+def perturb_weights(model: torch.nn.Module, seed: int = 0, std: float = 0.02) -> torch.nn.Module:
+    """Add N(0, std) noise to every parameter, so zero-initialised ones (relative positions, absolute
+    positions, biases) take part in the comparison instead of hiding behind zeros."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * std)
+    return model
+
+
+def twin_models(cfg, seed: int = 0):
+    """(reference Sam, samkit Sam) holding identical random weights for a ViT config."""
+    from samkit.build import build_sam
+
+    torch.manual_seed(seed)
+    ref = perturb_weights(build_reference_sam(cfg), seed)
+    ours = build_sam(cfg)
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    return ref.eval(), ours.eval()

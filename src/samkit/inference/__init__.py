@@ -1,0 +1,1 @@
+"""Encode an image once, answer many prompts fast."""
