@@ -4,7 +4,14 @@ import json
 
 import pytest
 
+import samkit.cli.main as cli_main
 from samkit.cli.main import main
+
+
+@pytest.fixture(autouse=True)
+def _only_eval_subcommand(monkeypatch):
+    # Parse with this branch's subcommand only: other subcommands are tested (and may land) elsewhere.
+    monkeypatch.setattr(cli_main, "SUBCOMMANDS", ("eval",))
 
 
 def run_eval(tmp_path, *argv, out="out"):

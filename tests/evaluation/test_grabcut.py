@@ -47,3 +47,13 @@ def test_grabcut_bad_input():
         gc.predict()
     with pytest.raises(InputError, match="own"):
         gc.predict(point_coords=np.array([[2, 2]]), point_labels=np.array([1]), mask_input=np.zeros((1, 3, 3)))
+
+
+def test_the_downscaled_roi_works_like_full_resolution(scene):
+    img, masks = scene
+    small = GrabCutPredictor(max_side_px=40)  # 160 px image worked on at 40 px, upscaled back
+    small.set_image(img)
+    iou, pred = run_box_prompt(small, masks[0], box_from_mask(masks[0]))
+    assert iou > 0.85 and pred.shape == masks[0].shape
+    with pytest.raises(InputError, match="max_side_px"):
+        GrabCutPredictor(max_side_px=4)

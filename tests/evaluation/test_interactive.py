@@ -17,16 +17,6 @@ def _dataset(helpers, tmp_path):
     return img, masks, [EvalImage("scene", path, masks[0].shape, objs)]
 
 
-@pytest.fixture(autouse=True)
-def _pil_loader(monkeypatch):
-    # The readers use samkit.image_io (core); here a PNG round trip through PIL is all we need.
-    from PIL import Image
-
-    import samkit.evaluation.eval_samples as es
-
-    monkeypatch.setattr(es.EvalImage, "load", lambda self: np.array(Image.open(self.path).convert("RGB")))
-
-
 def test_perfect_predictor_needs_one_click_and_scores_iou_1(helpers, tmp_path):
     img, masks, data = _dataset(helpers, tmp_path)
     pred = helpers.OraclePredictor({img.tobytes(): masks})

@@ -45,8 +45,14 @@ def _pgd(loss_fn, x_clean: torch.Tensor, eps: float, steps: int, step_size: Opti
 
 
 def image_embedding(model, input_image: torch.Tensor) -> torch.Tensor:
-    """B x C x h x w embedding of a 1 x 3 x h x w [0, 255] resized image (normalise + pad inside)."""
-    return model.image_encoder(model.preprocess(input_image))
+    """B x C x h x w embedding of a 1 x 3 x h x w [0, 255] resized image (normalise + pad inside).
+
+    Goes through `encode_images` when the model has it (samkit's Sam: honours a reduced encoder
+    dtype), so the attack differentiates exactly the encoder path the predictor runs.
+    """
+    x = model.preprocess(input_image)
+    encode = getattr(model, "encode_images", None)
+    return encode(x) if encode is not None else model.image_encoder(x)
 
 
 def embedding_attack(model, input_image: torch.Tensor, eps: float, steps: int = 10,
