@@ -184,7 +184,9 @@ PRESET_ALIASES: dict[str, str] = {"default": "vit_h"}
 
 
 def get_preset(name: str) -> SamConfig:
+    from samkit.errors import InputError
+
     key = PRESET_ALIASES.get(name, name)
     if key not in PRESETS:
-        raise ValueError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
+        raise InputError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
     return PRESETS[key]
