@@ -116,3 +116,19 @@ def test_eval_on_shared_coco_and_davis(tmp_path, shared_data):
     assert code == 0
     j = json.loads((out / "results.json").read_text())["models"]["GrabCut"]["summary"]["mean"]["J&F"]
     assert 0 <= j <= 1
+
+
+def test_include_adds_an_earlier_run_to_table_and_plot(tmp_path, tiny_davis, capsys):
+    common = ["--data", tiny_davis, "--protocol", "clicks", "--max-clicks", "2", "--max-images", "2"]
+    assert run_eval(tmp_path, "--model", "gc=grabcut", *common, out="first")[0] == 0
+    first = tmp_path / "first" / "results.json"
+    code, out = run_eval(tmp_path, "--model", "gc2=grabcut", *common, "--include", first, out="both")
+    assert code == 0
+    res = json.loads((out / "results.json").read_text())
+    assert list(res["models"]) == ["gc2", "gc"] and res["models"]["gc"]["included_from"] == str(first)
+    assert res["models"]["gc"]["summary"] == res["models"]["gc2"]["summary"]  # deterministic
+    assert "| gc | 2 | all |" in (out / "results.md").read_text()
+    code, _ = run_eval(tmp_path, "--model", "gc3=grabcut", *common, "--seed", "7", "--include", first, out="bad")
+    assert code == 2 and "seed differs" in capsys.readouterr().err
+    code, _ = run_eval(tmp_path, "--model", "gc=grabcut", *common, "--include", first, out="clash")
+    assert code == 2 and "both computed and included" in capsys.readouterr().err

@@ -61,3 +61,36 @@ def test_davis_reader_errors(tmp_path, tiny_davis):
         read_davis_sequences(tmp_path)
     with pytest.raises(InputError, match="nope"):
         read_davis_sequences(tiny_davis, ["nope"])
+
+
+class _FlakyPredictor:
+    """Returns nothing on every other frame, else the box it was given filled in."""
+
+    def __init__(self):
+        self.n = 0
+        self.boxes = []
+
+    def set_image(self, image, image_format="RGB"):
+        self.hw = image.shape[:2]
+
+    def predict(self, box=None, multimask_output=False, **_):
+        self.n += 1
+        self.boxes.append(box)
+        m = np.zeros(self.hw, bool)
+        if self.n % 2 == 0:
+            x0, y0, x1, y1 = np.round(box).astype(int)
+            m[y0:y1, x0:x1] = True
+        return m[None], np.ones(1), m[None].astype(np.float32)
+
+
+def test_box_propagation_survives_an_empty_frame():
+    from samkit.evaluation.video_propagation import BoxPropagation
+
+    frames = [np.zeros((100, 100, 3), np.uint8)] * 4
+    first = square(40, 40)
+    p = _FlakyPredictor()
+    masks = BoxPropagation(p, margin_frac=0.0)(frames, first)
+    assert [m.sum() for m in masks] == [400, 0, 400, 0]
+    assert np.allclose(p.boxes[0], p.boxes[1]) and np.allclose(p.boxes[0], [40, 40, 60, 60])
+    with pytest.raises(ValueError, match="empty"):
+        BoxPropagation(p)(frames, np.zeros((100, 100), bool))

@@ -39,6 +39,9 @@ def register(subparsers) -> None:
     p.add_argument("--protocol", required=True, choices=PROTOCOLS)
     p.add_argument("--out", type=Path, required=True, help="output folder (created)")
     p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    p.add_argument("--include", type=Path, action="append", default=[], metavar="RESULTS_JSON",
+                   help="repeatable: add the models of an earlier results.json (same protocol, data, subset "
+                        "and seed) to this run's tables and plot, without recomputing them")
     p.add_argument("--seed", type=int, default=0, help="image subset, noisy boxes, random weights, attacks")
     p.add_argument("--device", default=None)
     p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16", "auto"])
@@ -77,6 +80,40 @@ def _check_args(args) -> None:
     results = args.out / "results.json"
     if results.exists() and not args.overwrite:
         raise InputError(f"{results} already exists; choose another --out or pass --overwrite")
+
+
+# Settings that decide which objects are measured and how: an included run must match them.
+_SAME_SETTINGS = ("protocol", "data", "images", "seed", "max_images", "max_objects", "min_area", "sequences",
+                  "frame_stride", "max_frames", "max_clicks", "multimask", "budgets", "attack_steps",
+                  "prompt_attack_objects", "points_per_side", "pred_iou_thresh", "stability_score_thresh",
+                  "box_nms_thresh", "max_proposals")
+
+
+def _included_models(args) -> dict:
+    """Models of earlier results.json files given with --include, checked to be comparable."""
+    mine = _settings(args)
+    models = {}
+    for path in args.include:
+        try:
+            earlier = json.loads(Path(path).read_text())
+            theirs = earlier["settings"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise InputError(f"--include {path}: not a samkit eval results.json ({e})") from e
+        for key in _SAME_SETTINGS:
+            if theirs.get(key) != mine.get(key):
+                raise InputError(f"--include {path}: {key} differs ({theirs.get(key)!r} there, {mine.get(key)!r} "
+                                 f"here); results are only comparable on the same objects and settings")
+        for label, result in earlier["models"].items():
+            if label in models:
+                raise InputError(f"--include: model {label!r} appears in two included files")
+            models[label] = {**result, "included_from": str(path)}
+    return models
+
+
+def _settings(args) -> dict:
+    # Paths resolved, so the same data given relative or absolute compares equal.
+    return json.loads(json.dumps({k: (str(v.resolve()) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                                  if k != "func"}, default=str))
 
 
 def _load_data(args):
@@ -172,7 +209,7 @@ def _write_report(args, src, data, results: dict) -> None:
     lines += [f"![{p.stem}]({p.name})" for p in pictures]
     (args.out / "results.md").write_text("\n".join(lines) + "\n")
     payload = {"protocol": args.protocol, "data": str(args.data), "dataset_kind": src.kind,
-               "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"},
+               "settings": _settings(args),
                "num_items": len(data), "models": results}
     (args.out / "results.json").write_text(json.dumps(payload, indent=1, default=float))
     print("\n".join(lines[2:]) if summaries else "", file=sys.stdout)
@@ -189,6 +226,10 @@ def run(args) -> int:
     _check_args(args)
     specs = [parse_model_spec(m) for m in args.model]
     check_unique_labels(specs)
+    included = _included_models(args)
+    clash = sorted(set(included) & {s.label for s in specs})
+    if clash:
+        raise InputError(f"model label {clash[0]!r} is both computed and included; relabel with --model LABEL=SPEC")
     src, data = _load_data(args)
     args.out.mkdir(parents=True, exist_ok=True)
     results = {}
@@ -201,5 +242,8 @@ def run(args) -> int:
         np.random.seed(args.seed)
         predictor = build_predictor(spec, args.device, args.dtype, args.seed)
         results[spec.label] = _run_model(args, spec, predictor, data, args.out)
+    for label, result in included.items():
+        if label not in results:  # the zero-motion row is recomputed, not duplicated
+            results[label] = result
     _write_report(args, src, data, results)
     return 0

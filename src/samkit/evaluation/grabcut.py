@@ -29,7 +29,7 @@ from samkit.errors import InputError
 
 
 class GrabCutPredictor:
-    def __init__(self, iterations: int = 3, seed_radius_px: int = 5, init_radius_frac: float = 0.1, max_side_px: int = 256,
+    def __init__(self, iterations: int = 5, seed_radius_px: int = 5, init_radius_frac: float = 0.1, max_side_px: int = 256,
                  roi_margin_frac: float = 0.25):
         if iterations < 1:
             raise InputError(f"GrabCut needs >= 1 iteration, got {iterations}")
@@ -141,6 +141,9 @@ class GrabCutPredictor:
         if fg_like.any():
             bgd_model = np.zeros((1, 65), np.float64)
             fgd_model = np.zeros((1, 65), np.float64)
+            # GrabCut seeds its GMMs with k-means on OpenCV's global RNG: reseed so a call's result
+            # depends on its inputs only, not on how many calls came before (runs are reproducible).
+            cv2.setRNGSeed(0)
             cv2.grabCut(work, trimap, None, bgd_model, fgd_model, self.iterations, cv2.GC_INIT_WITH_MASK)
         fg = ((trimap == cv2.GC_FGD) | (trimap == cv2.GC_PR_FGD)).astype(np.float32)
         mask = np.zeros((H, W), dtype=bool)

@@ -6,7 +6,8 @@ frame (masks[0] may simply be first_mask). The SAM 2 video predictor will be one
 until then there are two honest baselines:
 - `copy_first_mask`: the zero-motion baseline (frame 0's mask everywhere);
 - `BoxPropagation(predictor)`: per frame, prompt an image predictor (SAM or GrabCut) with the box
-  of the previous frame's mask, grown by `margin_frac` to follow motion.
+  of the last non-empty mask, grown by `margin_frac` to follow motion (a frame where the
+  predictor returns nothing does not end the track: the next frame reuses the last box).
 """
 
 from __future__ import annotations
@@ -36,18 +37,19 @@ class BoxPropagation:
 
     def __call__(self, frames: Sequence[np.ndarray], first_mask: np.ndarray) -> list[np.ndarray]:
         masks = [np.asarray(first_mask, dtype=bool)]
+        last = masks[0]
+        if not last.any():
+            raise ValueError("the first-frame mask is empty: nothing to propagate")
         for frame in frames[1:]:
-            prev = masks[-1]
-            if not prev.any():  # the object was lost: nothing to follow any more
-                masks.append(np.zeros_like(prev))
-                continue
-            H, W = prev.shape
-            x0, y0, x1, y1 = box_from_mask(prev)
+            H, W = last.shape
+            x0, y0, x1, y1 = box_from_mask(last)
             mx, my = self.margin_frac * (x1 - x0), self.margin_frac * (y1 - y0)
             box = np.array([max(0, x0 - mx), max(0, y0 - my), min(W, x1 + mx), min(H, y1 + my)], np.float32)
             self.predictor.set_image(frame)
             out, _, _ = self.predictor.predict(box=box, multimask_output=False)
             masks.append(np.asarray(out[0], dtype=bool))
+            if masks[-1].any():
+                last = masks[-1]
         return masks
 
 
