@@ -22,15 +22,15 @@ def run_eval(tmp_path, *argv, out="out"):
 
 def test_clicks_two_models_json_table_plot_and_determinism(tmp_path, tiny_coco):
     args = ["--model", "grabcut", "--model", "tiny", "--data", tiny_coco, "--protocol", "clicks",
-            "--max-clicks", "3", "--max-images", "2", "--seed", "1"]
+            "--max-clicks", "3", "--max-images", "2", "--max-objects", "1", "--seed", "1"]
     code, out = run_eval(tmp_path, *args)
     assert code == 0
     res = json.loads((out / "results.json").read_text())
     assert set(res["models"]) == {"GrabCut", "tiny (random weights)"} and res["num_items"] == 2
     gc = res["models"]["GrabCut"]["summary"]["all"]
-    assert gc["count"] == 4 and len(gc["miou_score"]) == 3 and gc["miou_score"][0] > 0.8
+    assert gc["count"] == 2 and len(gc["miou_score"]) == 3 and gc["miou_score"][0] > 0.8
     md = (out / "results.md").read_text()
-    assert "| GrabCut | 4 | all |" in md and "tiny (random weights)" in md and "miou_vs_clicks.png" in md
+    assert "| GrabCut | 2 | all |" in md and "tiny (random weights)" in md and "miou_vs_clicks.png" in md
     assert (out / "miou_vs_clicks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     code, out2 = run_eval(tmp_path, *args, out="again")
     assert code == 0
@@ -58,11 +58,12 @@ def test_video_protocol_has_the_zero_motion_row(tmp_path, tiny_davis):
 
 def test_attack_protocol_on_tiny_model(tmp_path, tiny_coco):
     code, out = run_eval(tmp_path, "--model", "tiny", "--model", "grabcut", "--data", tiny_coco,
-                         "--protocol", "attack", "--max-images", "1", "--budgets", "2,8", "--attack-steps", "1")
+                         "--protocol", "attack", "--max-images", "1", "--max-objects", "1", "--budgets", "2,8",
+                         "--attack-steps", "1")
     assert code == 0
     models = json.loads((out / "results.json").read_text())["models"]
     s = models["tiny (random weights)"]["summary"]
-    assert s["count"] == 2 and set(s["embedding"]) == {"2/255", "8/255"} and s["prompt"]["8/255"]["count"] == 1
+    assert s["count"] == 1 and set(s["embedding"]) == {"2/255", "8/255"} and s["prompt"]["8/255"]["count"] == 1
     assert "skipped" in models["GrabCut"]
     assert (out / "attack_budgets.png").is_file() and list(out.glob("attack_example_*.png"))
 
