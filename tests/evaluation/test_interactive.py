@@ -116,3 +116,20 @@ def test_box_from_mask_is_tight_and_exclusive():
     assert box_from_mask(m).tolist() == [3, 2, 8, 5]
     with pytest.raises(ValueError):
         box_from_mask(np.zeros((3, 3), bool))
+
+
+def test_oracle_trajectory_is_reused_only_when_the_score_picked_the_gt_best_mask(helpers, tmp_path):
+    img, masks, data = _dataset(helpers, tmp_path)
+
+    class Counting(helpers.OraclePredictor):
+        def predict(self, **kw):
+            m, s, l = super().predict(**kw)
+            empty = np.zeros_like(m)
+            if not kw.get("multimask_output", True):
+                return m, s, l
+            # GT-best mask first and best-scored: the oracle would choose exactly the same.
+            return np.concatenate([m, empty, empty]), np.array([0.9, 0.1, 0.1]), np.concatenate([l, l, l])
+
+    p = Counting({img.tobytes(): masks})
+    recs = evaluate_clicks(p, data, max_clicks=5)
+    assert len(p.calls) == 3 and all(r["ious_oracle"] == r["ious_score"] == [1.0] for r in recs)

@@ -42,9 +42,9 @@ def evaluate_clicks(predictor: InteractivePredictor, images: Sequence[EvalImage]
             scored = run_click_trajectory(predictor, gt, max_clicks, multimask, "score")
             rec["ious_score"] = scored.ious
             rec["clicks_score"] = [[c.x, c.y, int(c.is_positive)] for c in scored.clicks]
-            if oracle and multimask != "never" and scored.used_multiple_masks:
+            if oracle and scored.used_multiple_masks and not scored.choices_were_oracle:
                 rec["ious_oracle"] = run_click_trajectory(predictor, gt, max_clicks, multimask, "oracle").ious
-            else:  # a single hypothesis per click: the oracle cannot choose anything else
+            else:  # one hypothesis per click, or the score already chose the GT-best mask every time
                 rec["ious_oracle"] = list(scored.ious)
             records.append(rec)
     return records

@@ -35,18 +35,22 @@ class ClickTrajectory:
     clicks: list[Click] = field(default_factory=list)
     final_mask: Optional[np.ndarray] = None
     used_multiple_masks: bool = False
+    # True while every multi-mask choice so far was also the GT-best mask: then the "oracle"
+    # trajectory of a deterministic predictor is this very trajectory and need not be rerun.
+    choices_were_oracle: bool = True
 
 
-def _pick(masks: np.ndarray, scores: np.ndarray, gt: np.ndarray, selection: str) -> tuple[int, float]:
-    """Index of the chosen mask among C candidates and its IoU with the GT."""
+def _pick(masks: np.ndarray, scores: np.ndarray, gt: np.ndarray, selection: str) -> tuple[int, float, int]:
+    """(index of the chosen mask among C candidates, its IoU with the GT, index the oracle picks)."""
     ious = [mask_iou(m, gt) for m in masks]
+    best = int(np.argmax(ious))
     if selection == "oracle":
-        idx = int(np.argmax(ious))
+        idx = best
     elif selection == "score":
         idx = int(np.argmax(np.asarray(scores, dtype=np.float64)))
     else:
         raise ValueError(f"selection must be 'score' or 'oracle', got {selection!r}")
-    return idx, ious[idx]
+    return idx, ious[idx], best
 
 
 def run_click_trajectory(
@@ -89,7 +93,9 @@ def run_click_trajectory(
         )
         if masks.shape[0] > 1:
             traj.used_multiple_masks = True
-        idx, iou = _pick(masks, scores, gt, selection)
+        idx, iou, oracle_idx = _pick(masks, scores, gt, selection)
+        if idx != oracle_idx:
+            traj.choices_were_oracle = False
         pred = np.asarray(masks[idx], dtype=bool)
         prev_logits = np.asarray(low_res[idx], dtype=np.float32)
         traj.ious.append(iou)
