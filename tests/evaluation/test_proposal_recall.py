@@ -49,3 +49,18 @@ def test_no_proposals_give_zero_recall_and_bad_input_raises():
     with pytest.raises(ValueError, match="image is"):
         proposal_recall([ImageProposals("a", (10, 10), [obj(rect(0, 5, 0, 5, (10, 10)))],
                                         [np.zeros((9, 10), bool)], [1.0])], [10])
+
+
+def test_generator_records_as_binary_masks_or_coco_rle():
+    from pycocotools import mask as mask_utils
+
+    from samkit.evaluation.amg_protocol import proposals_from_records
+
+    m = rect(10, 30, 20, 50)
+    rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    masks, scores = proposals_from_records([{"segmentation": m, "predicted_iou": 0.7},
+                                            {"segmentation": rle, "predicted_iou": 0.2}], (100, 100))
+    assert scores == [0.7, 0.2] and all((x == m).all() for x in masks)
+    with pytest.raises(ValueError, match="image is"):
+        proposals_from_records([{"segmentation": m[:50], "predicted_iou": 0.1}], (100, 100))
