@@ -133,3 +133,13 @@ def test_include_adds_an_earlier_run_to_table_and_plot(tmp_path, tiny_davis, cap
     assert code == 2 and "seed differs" in capsys.readouterr().err
     code, _ = run_eval(tmp_path, "--model", "gc=grabcut", *common, "--include", first, out="clash")
     assert code == 2 and "both computed and included" in capsys.readouterr().err
+
+
+def test_attack_reports_embedding_change_against_random_noise(tmp_path, tiny_coco):
+    code, out = run_eval(tmp_path, "--model", "tiny", "--data", tiny_coco, "--protocol", "attack", "--max-images", "1",
+                         "--max-objects", "1", "--budgets", "8", "--attack-steps", "3", "--prompt-attack-objects", "0")
+    assert code == 0
+    e = json.loads((out / "results.json").read_text())["models"]["tiny (random weights)"]["summary"]["embedding"]
+    change = e["8/255"]["embedding_change"]
+    assert change["attack"] > change["random"] > 0
+    assert "noise" in (out / "results.md").read_text()

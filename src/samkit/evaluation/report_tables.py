@@ -63,12 +63,15 @@ def attack_table(summaries: dict[str, dict]) -> str:
     for label, s in summaries.items():
         if not s.get("count"):
             continue
-        rows.append([label, "clean", "–", _f(s["clean"]["point"]), _f(s["clean"]["box"]), "", ""])
+        rows.append([label, "clean", "–", s["count"], _f(s["clean"]["point"]), _f(s["clean"]["box"]), "", "", ""])
         for attack in ("embedding", "prompt"):
             for budget, e in s[attack].items():
-                rows.append([label, attack, budget, _f(e["point"]["miou"]), _f(e["box"]["miou"]),
-                             _f(-e["point"]["drop"]), _f(-e["box"]["drop"])])
-    return _table(["model", "attack", "L-inf eps", "point mIoU", "box mIoU", "point Δ", "box Δ"], rows)
+                change = e.get("embedding_change")
+                rows.append([label, attack, budget, e["count"], _f(e["point"]["miou"]), _f(e["box"]["miou"]),
+                             _f(-e["point"]["drop"]), _f(-e["box"]["drop"]),
+                             f"{change['attack']:.3f} (noise {change['random']:.3f})" if change else "–"])
+    return _table(["model", "attack", "L-inf eps", "objects", "point mIoU", "box mIoU", "point Δ vs clean",
+                   "box Δ vs clean", "embedding change"], rows)
 
 
 def video_table(summaries: dict[str, dict]) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from samkit.evaluation.attacks import embedding_attack, prompt_attack
+from samkit.evaluation.attacks import embedding_attack, image_embedding, prompt_attack
 from samkit.evaluation.click_oracle import first_click
 from samkit.evaluation.eval_samples import EvalImage
 from samkit.evaluation.interactive import box_from_mask
@@ -59,6 +59,18 @@ def _prompt_kwargs(predictor, kind: str, gt: np.ndarray, orig_hw) -> dict:
     return {"boxes": torch.as_tensor(box, dtype=torch.float32, device=dev), "multimask_output": False}
 
 
+def _distortion(model, x_clean: torch.Tensor, x_adv: torch.Tensor, eps: float, seed: int) -> dict:
+    """Relative embedding change ||E(x') - E(x)|| / ||E(x)|| for the attack and, as the yardstick,
+    for random +-eps sign noise of the same budget (what the attack gains over chance)."""
+    g = torch.Generator().manual_seed(seed)
+    sign = torch.randint(0, 2, x_clean.shape, generator=g).to(x_clean) * 2 - 1
+    x_rand = (x_clean + sign * eps * 255).clamp(0, 255)
+    with torch.no_grad():
+        e0, ea, er = (image_embedding(model, x) for x in (x_clean, x_adv, x_rand))
+    norm = e0.norm().clamp_min(1e-12)
+    return {"attack": float((ea - e0).norm() / norm), "random": float((er - e0).norm() / norm)}
+
+
 def evaluate_robustness(predictor, images: Sequence[EvalImage], budgets: Sequence[float] = DEFAULT_BUDGETS,
                         steps: int = 10, seed: int = 0, prompt_attack_objects: Optional[int] = None,
                         desc: str = "attack") -> tuple[list[dict], Optional[dict]]:
@@ -89,6 +101,8 @@ def evaluate_robustness(predictor, images: Sequence[EvalImage], budgets: Sequenc
         for eps in budgets:
             key = f"{eps * 255:g}/255"
             x_adv = embedding_attack(predictor.model, x_clean, eps, steps, seed=seed + n_img)
+            recs[0].setdefault("embedding_distortion", {})[key] = _distortion(predictor.model, x_clean, x_adv,
+                                                                               eps, seed + n_img)
             predictor.set_torch_image(x_adv, orig_hw)
             for rec, (o, gt) in zip(recs, masks):
                 preds = {k: _predict(predictor, k, gt) for k in PROMPTS}
@@ -130,5 +144,8 @@ def summarize_robustness(records: Sequence[dict]) -> dict:
                 attacked = float(np.mean([r[attack][b][k] for r in recs]))
                 clean = float(np.mean([r["clean"][k] for r in recs]))
                 entry[k] = {"miou": attacked, "drop": clean - attacked}
+            if attack == "embedding":
+                dist = [r["embedding_distortion"][b] for r in records if b in r.get("embedding_distortion", {})]
+                entry["embedding_change"] = {k: float(np.mean([d[k] for d in dist])) for k in ("attack", "random")}
             out[attack][b] = entry
     return out
