@@ -105,7 +105,7 @@ def plot_attack_example(example: dict, path: Path) -> Path:
     box = np.asarray(example["box_xyxy"], dtype=np.float64) * np.array([w / W, h / H, w / W, h / H])
     delta = example["attacked_input"] - example["clean_input"]
     span = max(float(np.abs(delta).max()), 1e-6)
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), dpi=110)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), dpi=90)
     _overlay(axes[0], clean, to_input(example["clean_box_mask"]), box, "clean, box prompt")
     _overlay(axes[1], adv, to_input(example["attacked_box_mask"]), box,
              f"embedding attack, L-inf {example['eps']}")
