@@ -30,6 +30,9 @@ def test_hand_computed_average_recall():
     # Top-1 holds only p_big; top-2 adds the 0.5-scored decoy, not p_small (score 0.3).
     assert r["AR@1"]["all"] == pytest.approx(0.35) and r["AR@2"]["all"] == pytest.approx(0.35)
     assert math.isnan(r["AR@100"]["large"])
+    # Average best overlap: best IoU per GT among the top-K (0.8 and 0.6; top-1 misses `small`).
+    assert r["ABO@100"]["all"] == pytest.approx(0.7) and r["ABO@1"]["small"] == 0.0
+    assert r["ABO@1"]["medium"] == pytest.approx(0.8)
 
 
 def test_one_proposal_cannot_recall_two_objects_and_crowds_are_ignored():

@@ -110,7 +110,35 @@ def proposal_recall(images: Sequence[ImageProposals],
                 for area in _AREAS:
                     if num_gt[area]:
                         out[key][area] = 0.0
+    out.update(_average_best_overlap(gt_json["annotations"], dets, max_proposals))
     out["num_gt"] = num_gt
+    return out
+
+
+def _average_best_overlap(gt_anns: list[dict], dets: list[dict], max_proposals: list[int]) -> dict:
+    """{"ABO@K": {area: mean over non-crowd GT of the best IoU among the image's top-K proposals}}.
+
+    Average best overlap complements recall: it still moves when no proposal passes IoU 0.5.
+    `dets` are already in score order per image (as proposal_recall builds them).
+    """
+    from pycocotools import mask as mask_utils
+
+    from samkit.evaluation.metrics import size_bucket
+
+    by_image: dict[int, list[dict]] = {}
+    for d in dets:
+        by_image.setdefault(d["image_id"], []).append(d)
+    out = {}
+    for k in max_proposals:
+        best = {a: [] for a in _AREAS}
+        for g in gt_anns:
+            if g["iscrowd"]:
+                continue
+            props = [d["segmentation"] for d in by_image.get(g["image_id"], [])[:k]]
+            iou = float(np.max(mask_utils.iou(props, [g["segmentation"]], [0]))) if props else 0.0
+            best["all"].append(iou)
+            best[size_bucket(g["area"])].append(iou)
+        out[f"ABO@{k}"] = {a: (float(np.mean(v)) if v else float("nan")) for a, v in best.items()}
     return out
 
 

@@ -50,7 +50,9 @@ def amg_table(summaries: dict[str, dict]) -> str:
     for label, s in summaries.items():
         ks = sorted(int(k.split("@")[1]) for k in s if k.startswith("AR@"))
         for k in ks:
-            for metric in ("AR", "R50", "R75"):
+            for metric in ("AR", "R50", "R75", "ABO"):
+                if f"{metric}@{k}" not in s:
+                    continue
                 rows.append([label, f"{metric}@{k}"] + [_f(s[f"{metric}@{k}"][a]) for a in SIZES]
                             + [_f(s.get("proposals_per_image"), 1)])
     counts = next(iter(summaries.values()))["num_gt"] if summaries else {}
