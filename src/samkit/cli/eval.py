@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -206,7 +207,8 @@ def _write_report(args, src, data, results: dict) -> None:
     if args.protocol == "attack" and summaries:
         pictures.append(report_plots.plot_attack_budgets(summaries, args.out / "attack_budgets.png"))
         pictures += [Path(r["example_png"]) for r in results.values() if "example_png" in r]
-    lines += [f"![{p.stem}]({p.name})" for p in pictures]
+    # Pictures of included runs live in their own folders: link them relative to this one.
+    lines += [f"![{p.stem}]({os.path.relpath(p, args.out)})" for p in pictures]
     (args.out / "results.md").write_text("\n".join(lines) + "\n")
     payload = {"protocol": args.protocol, "data": str(args.data), "dataset_kind": src.kind,
                "settings": _settings(args),
