@@ -19,6 +19,8 @@ SUBCOMMANDS: tuple[str, ...] = (
     "download",
     "eval",
     "auto",
+    "export-onnx",
+    "serve",
 )
 
 
