@@ -18,6 +18,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "segment",
     "download",
     "auto",
+    "eval",
     "export-onnx",
     "serve",
 )
