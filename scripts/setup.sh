@@ -7,3 +7,19 @@ cd "$(dirname "$0")/.."
 python -m pip install -q --upgrade pip
 python -m pip install -q torch==2.13.0
 python -m pip install -q -e ".[onnx,serve,train,eval,dev]"
+
+# The browser annotator: Debian's Chromium for the real-browser tests (never `playwright install`,
+# which downloads its own browser), then the web bundle built into src/samkit/serve/static/.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: /usr/bin/chromium missing and not root: browser tests will be skipped" >&2
+  fi
+fi
+if command -v npm >/dev/null; then
+  npm --prefix web ci --no-audit --no-fund --loglevel=error
+  npm --prefix web run build --silent
+else
+  echo "setup: npm not found: the annotator bundle is not built (samkit serve answers 503 at /)" >&2
+fi

@@ -53,11 +53,20 @@ class TinyViTEncoderConfig:
     mbconv_expand_ratio: float = 4.0
     local_conv_size: int = 3
     out_chans: int = 256
+    # Stride of the patch merging after each stage but the last. The official code hard-codes
+    # stride 1 when the merge's out_dim is 320/448/576, i.e. the last merge of every TinyViT variant,
+    # so the last two stages share one resolution and the output stays at img_size / 16.
+    downsample_strides: tuple[int, ...] = (2, 2, 1)
+    # TinyViT's ImageNet classifier head (norm_head + head). SAM never runs it, but mobile_sam.pt
+    # carries its weights, so the module keeps them (frozen) for a strict load. 0 = no `head`.
+    num_classes: int = 1000
 
     @property
     def embedding_hw(self) -> tuple[int, int]:
-        # Patch embed /4, then two stride-2 merges: the last stage keeps stage 3's resolution.
-        side = self.img_size // 16
+        # The conv stem downsamples by 4, then each patch merging by its stride.
+        side = self.img_size // 4
+        for stride in self.downsample_strides:
+            side //= stride
         return (side, side)
 
 

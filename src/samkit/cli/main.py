@@ -17,6 +17,10 @@ import sys
 SUBCOMMANDS: tuple[str, ...] = (
     "segment",
     "download",
+    "auto",
+    "eval",
+    "export-onnx",
+    "serve",
     "train",
     "finetune",
 )

@@ -1,0 +1,208 @@
+"""The annotator's web app: `create_app(folder, model)` returns a FastAPI application.
+
+All state of a folder lives in FOLDER/.samkit/ (annotations.sqlite, embeddings/, models/, display/);
+uploads are written into FOLDER itself. The page itself is the web bundle in `static_dir`
+(src/samkit/serve/static/, built by `npm --prefix web run build`).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import Body, FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response
+from torch import nn
+
+from samkit.serve.annotations import AnnotationError, annotation_from_request, annotation_json, coco_json, masks_zip
+from samkit.serve.decoder_file import DecoderFile
+from samkit.serve.embedding_service import EmbeddingService
+from samkit.serve.image_folder import STATE_DIR, ImageFolder, UploadLimits, UploadRejected
+from samkit.serve.schemas import EncodingStatusOut, ImageAnnotations, ImageRecord, ModelInfo
+from samkit.serve.static_files import mount_static
+from samkit.serve.store import ImageRow, Store
+
+DEFAULT_STATIC_DIR = Path(__file__).resolve().parent / "static"
+DECODER_URL = "/models/decoder.onnx"
+# Multipart framing around the file: a request this much larger than the file limit is refused
+# from its Content-Length before its body is read.
+MULTIPART_SLACK = 64 * 1024
+
+
+def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str | os.PathLike | None = None,
+               limits: UploadLimits = UploadLimits(), decoder_onnx: str | os.PathLike | None = None,
+               quantize_decoder: bool = False, export_decoder_on_start: bool = True) -> FastAPI:
+    """folder: the images (created if missing); model: a samkit Sam in eval mode.
+
+    decoder_onnx: serve this ONNX decoder instead of exporting one. export_decoder_on_start: begin
+    the export when the server starts (otherwise at the first request for it).
+    """
+    folder = Path(folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    state = folder / STATE_DIR
+    store = Store(state / "annotations.sqlite")
+    images = ImageFolder(folder, store)
+    decoder = DecoderFile(model, state / "models", quantize=quantize_decoder,
+                          provided=Path(decoder_onnx) if decoder_onnx else None)
+
+    def load_pixels(image_id: int):
+        # Re-register first: if the file was edited since the last listing, its old pixel key is dropped.
+        row = images.register(images.path_of(_row(image_id))) or _row(image_id)
+        return images.pixels(row), row.pixel_key if _fresh(row) else None
+
+    def _fresh(row: ImageRow) -> bool:
+        st = images.path_of(row).stat()
+        return row.file_size == st.st_size and row.mtime_ns == st.st_mtime_ns
+
+    embeddings = EmbeddingService(model, state / "embeddings", load_pixels, on_pixel_key=store.set_pixel_key)
+    static = Path(static_dir or os.environ.get("SAMKIT_STATIC_DIR") or DEFAULT_STATIC_DIR)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        embeddings.start()
+        if export_decoder_on_start:
+            decoder.start()
+        yield
+        embeddings.stop()
+
+    app = FastAPI(title="samkit annotator", lifespan=lifespan)
+    app.state.folder, app.state.store, app.state.embeddings, app.state.decoder = folder, store, embeddings, decoder
+
+    @app.middleware("http")
+    async def isolation_and_upload_limit(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if request.method == "POST" and request.url.path == "/api/images" and length and length.isdigit() \
+                and int(length) > limits.max_bytes + MULTIPART_SLACK:
+            response = JSONResponse({"detail": f"upload is {int(length) / 2**20:.1f} MB; the limit is "
+                                               f"{limits.max_bytes / 2**20:.1f} MB"}, status_code=413)
+        else:
+            response = await call_next(request)
+        # Cross-origin isolation lets onnxruntime-web use threads (SharedArrayBuffer) in the page.
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        response.headers["Cross-Origin-Embedder-Policy"] = "require-corp"
+        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        return response
+
+    def _row(image_id: int | str) -> ImageRow:
+        try:
+            row = store.image(int(image_id))
+        except (TypeError, ValueError):
+            row = None
+        if row is None:
+            raise HTTPException(404, f"no image with id {image_id!r}")
+        try:
+            if not images.path_of(row).is_file():
+                raise FileNotFoundError
+        except FileNotFoundError:
+            raise HTTPException(404, f"image file {row.file_name} is no longer in the folder") from None
+        return row
+
+    def _record(row: ImageRow, counts: dict[int, int] | None = None) -> ImageRecord:
+        counts = counts if counts is not None else store.annotation_counts()
+        key = row.pixel_key if _fresh(row) else None
+        return ImageRecord(id=str(row.id), file_name=row.file_name, width=row.width, height=row.height,
+                           num_annotations=counts.get(row.id, 0), embedded=embeddings.is_cached(key))
+
+    def _status(row: ImageRow) -> EncodingStatusOut:
+        st = embeddings.status(row.id, row.pixel_key if _fresh(row) else None)
+        return EncodingStatusOut(**st.as_dict())
+
+    # ------------------------------------------------------------------ model
+    @app.get("/api/model", response_model=ModelInfo)
+    def get_model() -> ModelInfo:
+        pe = model.prompt_encoder
+        h, w = (int(s) for s in pe.image_embedding_size)
+        cfg = getattr(model, "config", None)
+        return ModelInfo(name=getattr(cfg, "name", "custom"), img_size=int(model.image_encoder.img_size),
+                         embedding_shape=[1, int(pe.embed_dim), h, w], low_res_hw=[4 * h, 4 * w],
+                         mask_threshold=float(model.mask_threshold), decoder_url=DECODER_URL,
+                         decoder_ready=decoder.ready)
+
+    @app.get(DECODER_URL)
+    def get_decoder() -> FileResponse:
+        try:
+            path = decoder.wait(timeout=600)
+        except RuntimeError as e:
+            raise HTTPException(503, str(e)) from None
+        return FileResponse(path, media_type="application/octet-stream", headers={"Cache-Control": "no-cache"})
+
+    # ------------------------------------------------------------------ images
+    @app.get("/api/images", response_model=list[ImageRecord])
+    def list_images() -> list[ImageRecord]:
+        counts = store.annotation_counts()
+        return [_record(row, counts) for row in images.scan()]
+
+    @app.post("/api/images", response_model=ImageRecord)
+    def upload_image(file: UploadFile = File(...)) -> ImageRecord:
+        data = file.file.read(limits.max_bytes + 1)
+        try:
+            row = images.add_upload(file.filename or "upload", data, limits)
+        except UploadRejected as e:
+            raise HTTPException(e.status, str(e)) from None
+        return _record(row)
+
+    @app.get("/api/images/{image_id}/file")
+    def image_file(image_id: str) -> FileResponse:
+        path, media_type = images.display_file(_row(image_id))
+        return FileResponse(path, media_type=media_type)
+
+    # ------------------------------------------------------------------ embeddings
+    @app.post("/api/images/{image_id}/embedding", response_model=EncodingStatusOut)
+    def start_embedding(image_id: str) -> EncodingStatusOut:
+        row = _row(image_id)
+        st = embeddings.request(row.id, row.pixel_key if _fresh(row) else None)
+        return EncodingStatusOut(**st.as_dict())
+
+    @app.get("/api/images/{image_id}/embedding/status", response_model=EncodingStatusOut)
+    def embedding_status(image_id: str) -> EncodingStatusOut:
+        return _status(_row(image_id))
+
+    @app.get("/api/images/{image_id}/embedding")
+    def get_embedding(image_id: str) -> Response:
+        row = _row(image_id)
+        found = embeddings.embedding_f16(row.pixel_key if _fresh(row) else None)
+        if found is None:
+            st = _status(row)
+            raise HTTPException(409, f"embedding not ready (state {st.state}); POST /api/images/{row.id}/embedding "
+                                     "and poll its status")
+        data, shape = found
+        return Response(data, media_type="application/octet-stream",
+                        headers={"X-Embedding-Shape": ",".join(str(s) for s in shape),
+                                 "X-Embedding-Dtype": "float16", "Access-Control-Expose-Headers": "X-Embedding-Shape"})
+
+    # ------------------------------------------------------------------ annotations
+    @app.get("/api/images/{image_id}/annotations", response_model=ImageAnnotations)
+    def get_annotations(image_id: str) -> dict:
+        row = _row(image_id)
+        return {"image": _record(row), "annotations": [annotation_json(a) for a in store.annotations(row.id)]}
+
+    @app.put("/api/images/{image_id}/annotations")
+    def put_annotations(image_id: str, body: Any = Body(...)) -> list[dict]:
+        row = _row(image_id)
+        items = body.get("annotations") if isinstance(body, dict) else body
+        if not isinstance(items, list):
+            raise HTTPException(422, "body must be the list of annotations (or {'annotations': [...]})")
+        try:
+            rows = [annotation_from_request(item if isinstance(item, dict) else {}, row) for item in items]
+        except (AnnotationError, TypeError, ValueError) as e:
+            raise HTTPException(422, f"annotation rejected: {e}") from None
+        return [annotation_json(a) for a in store.replace_annotations(row.id, rows)]
+
+    # ------------------------------------------------------------------ export
+    def _present_images() -> list[ImageRow]:
+        return images.scan()  # files that are gone are left out; their annotations stay stored
+
+    @app.get("/api/export/coco")
+    def export_coco() -> JSONResponse:
+        return JSONResponse(coco_json(_present_images(), store.annotations()),
+                            headers={"Content-Disposition": 'attachment; filename="annotations.json"'})
+
+    @app.get("/api/export/masks.zip")
+    def export_masks() -> Response:
+        return Response(masks_zip(_present_images(), store.annotations()), media_type="application/zip",
+                        headers={"Content-Disposition": 'attachment; filename="masks.zip"'})
+
+    mount_static(app, static)
+    return app

@@ -1,0 +1,71 @@
+"""Imports flow one way (DESIGN.md): modeling -> inference -> automatic -> engine; modeling + data ->
+training; modeling -> export; inference + export -> serve; everything -> cli. Importing samkit does no work."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "src" / "samkit"
+
+# subpackage -> samkit subpackages it must never import
+FORBIDDEN = {
+    "modeling": {"inference", "automatic", "data", "training", "evaluation", "export", "serve", "engine", "cli"},
+    "inference": {"automatic", "data", "training", "evaluation", "export", "serve", "engine", "cli"},
+    "automatic": {"data", "training", "evaluation", "export", "serve", "engine", "cli"},
+    "data": {"inference", "automatic", "training", "evaluation", "export", "serve", "engine", "cli"},
+    "training": {"automatic", "evaluation", "export", "serve", "engine", "cli"},
+    "export": {"automatic", "data", "training", "evaluation", "serve", "engine", "cli"},
+    "evaluation": {"training", "serve", "engine", "cli"},
+    "serve": {"training", "evaluation", "engine", "cli"},
+    "engine": {"cli", "serve"},
+}
+
+
+def _samkit_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    found = set()
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        for n in names:
+            parts = n.split(".")
+            if parts[0] == "samkit" and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+def test_imports_flow_one_way():
+    problems = []
+    for sub, banned in FORBIDDEN.items():
+        for py in (PKG / sub).rglob("*.py"):
+            bad = _samkit_imports(py) & banned
+            if bad:
+                problems.append(f"{py.relative_to(PKG)} imports samkit.{sorted(bad)}")
+    for py in PKG.glob("*.py"):  # top-level modules are the base layer
+        if py.name in ("__init__.py", "__main__.py", "default_model.py"):
+            continue
+        bad = _samkit_imports(py) & {"automatic", "data", "training", "evaluation", "export", "serve", "engine", "cli"}
+        if bad:
+            problems.append(f"{py.name} imports samkit.{sorted(bad)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_no_file_is_huge():
+    too_long = [f"{p.relative_to(PKG)}: {n} lines" for p in PKG.rglob("*.py")
+                if (n := len(p.read_text().splitlines())) > 500]
+    assert not too_long, too_long
+
+
+def test_importing_samkit_has_no_side_effects(tmp_path):
+    code = ("import os, sys; before=set(os.listdir('.')); import samkit; "
+            "assert set(os.listdir('.')) == before; "
+            "assert not any(m.startswith(('samkit.serve', 'samkit.training', 'onnx', 'fastapi')) for m in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(PKG.parent), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr

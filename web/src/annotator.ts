@@ -1,0 +1,402 @@
+/**
+ * The annotation session for one open image: prompts -> decoder -> mask on the canvas, the choice
+ * among SAM's three masks for a single click, the hover preview, accepting objects (COCO RLE) and
+ * editing the object list. Everything here is in the image frame; the Stage maps it to the screen.
+ */
+import { api, type Annotation, type ImageRecord, type ModelInfo } from "./api";
+import { modelScale, outputHw, type Hw } from "./coords";
+import type { DecodeResult, SamDecoder } from "./decoder";
+import { renderObjectList } from "./objects";
+import { EMPTY_PROMPT, isAmbiguous, isEmpty, PromptHistory, withBox, withPoint, type BoxPrompt, type PromptState } from "./prompts";
+import { renderMaskChoices } from "./choices";
+import { HoverPreview } from "./hover";
+import { upscaleLogits } from "./upscale";
+import { SaveQueue } from "./savequeue";
+import { binaryCanvas, CURRENT_MASK_RGB, logitsCanvas, objectColor, type Rgb, Stage } from "./render";
+import { decodeRle, encodeRle, maskAreaBbox } from "./rle";
+import type { DecodeKind, DecodeSample, SamkitStats } from "./stats";
+
+/** Longest side of the masks drawn for clicks and hover; accepting upscales to the full size. */
+const PREVIEW_MAX_SIDE = 1024;
+
+interface Shown {
+  result: DecodeResult;
+  prompt: PromptState;
+}
+
+export interface AnnotatorUi {
+  status(text: string, error?: boolean): void;
+  objectList: HTMLElement;
+  objectCount: HTMLElement;
+  maskChoices: HTMLElement;
+  category: HTMLInputElement;
+  latency: HTMLElement;
+  buttons: { accept: HTMLButtonElement; undo: HTMLButtonElement; redo: HTMLButtonElement; clear: HTMLButtonElement };
+  /** Called after the object list changed on the server (so the image list can update its counts). */
+  saved(image: ImageRecord, count: number): void;
+}
+
+export class Annotator {
+  readonly history = new PromptHistory();
+  /** Accepted objects of the open image; each keeps the colour it was first drawn with. */
+  objects: { ann: Annotation; canvas: HTMLCanvasElement; color: Rgb }[] = [];
+  private nextColor = 0;
+  selected: number | null = null;
+  showObjects = true;
+  hoverEnabled = true;
+
+  private image: ImageRecord | null = null;
+  private origHw: Hw = [1, 1];
+  private scale = 1;
+  private shown: Shown | null = null;
+  private hoverShown: Shown | null = null;
+  private chosen: number | null = null; // user's pick among masks 1..3 (null: highest IoU)
+  private dragBox: BoxPrompt | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly saves = new SaveQueue();
+  private readonly samples = new WeakMap<DecodeResult, DecodeSample>();
+  private mainBusy = false;
+  private mainWanted = false;
+
+  constructor(
+    private readonly model: ModelInfo,
+    private readonly decoder: SamDecoder,
+    private readonly stage: Stage,
+    private readonly ui: AnnotatorUi,
+    private readonly stats: SamkitStats,
+  ) {}
+
+  get isReady(): boolean {
+    return this.image !== null && this.decoder.hasEmbedding;
+  }
+
+  /** Start annotating `image` (its embedding is already in the decoder) with its saved objects. */
+  open(image: ImageRecord, annotations: Annotation[]): void {
+    this.image = image;
+    this.origHw = [image.height, image.width];
+    this.scale = modelScale(this.origHw, this.model.img_size);
+    this.history.reset();
+    this.shown = this.hoverShown = null;
+    this.chosen = null;
+    this.selected = null;
+    this.objects = annotations.map((ann, i) => this.withCanvas(ann, objectColor(i)));
+    this.nextColor = annotations.length;
+    this.refresh();
+  }
+
+  close(): void {
+    this.image = null;
+    this.objects = [];
+    this.history.reset();
+    this.shown = this.hoverShown = null;
+    this.refresh();
+  }
+
+  /** Serialise decoder runs: onnxruntime-web sessions must not run concurrently. */
+  private exclusive<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(job, job);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async decode(prompt: PromptState, kind: DecodeKind): Promise<DecodeResult> {
+    const result = await this.exclusive(() => this.decoder.run(prompt, this.scale, this.origHw));
+    const points = prompt.points.length + (prompt.box ? 2 : 1);
+    const sample: DecodeSample = { kind, ms: result.ms, points, lowHw: result.lowHw };
+    this.stats.decodes.push(sample);
+    this.samples.set(result, sample);
+    this.ui.latency.textContent = `decode ${result.ms.toFixed(1)} ms · ${this.stats.threads} thread${this.stats.threads > 1 ? "s" : ""}`;
+    return result;
+  }
+
+  // ---- prompts --------------------------------------------------------------------------------
+
+  click(x: number, y: number, label: 0 | 1): void {
+    this.edit(withPoint(this.history.present, { x, y, label }));
+  }
+
+  box(box: BoxPrompt): void {
+    this.edit(withBox(this.history.present, box));
+  }
+
+  dragging(box: BoxPrompt | null): void {
+    this.dragBox = box;
+    this.draw();
+  }
+
+  undo(): void {
+    if (this.history.undo()) this.promptChanged();
+  }
+
+  redo(): void {
+    if (this.history.redo()) this.promptChanged();
+  }
+
+  clear(): void {
+    if (!isEmpty(this.history.present)) this.edit(EMPTY_PROMPT);
+    this.selected = null;
+    this.refresh();
+  }
+
+  pickMask(k: 1 | 2 | 3): void {
+    if (!this.shown || !isAmbiguous(this.shown.prompt) || this.shown.result.numMasks < 4) return;
+    this.chosen = k;
+    this.refresh();
+  }
+
+  private edit(next: PromptState): void {
+    if (!this.isReady) return;
+    this.history.push(next);
+    this.promptChanged();
+  }
+
+  private promptChanged(): void {
+    this.chosen = null;
+    this.hoverPreview.cancel();
+    this.hoverShown = null;
+    if (isEmpty(this.history.present)) this.shown = null;
+    this.refresh(); // the new dot (or its removal) shows at once; the mask follows
+    this.mainWanted = true;
+    if (!this.mainBusy) void this.pumpMain();
+  }
+
+  /**
+   * Decode the present prompt, latest-wins: prompts that change while a decode runs are coalesced
+   * into one more decode of whatever is present when it finishes (no queue of stale work).
+   */
+  private async pumpMain(): Promise<void> {
+    this.mainBusy = true;
+    while (this.mainWanted) {
+      this.mainWanted = false;
+      const prompt = this.history.present;
+      if (isEmpty(prompt)) continue;
+      try {
+        const result = await this.decode(prompt, "click");
+        if (this.history.present === prompt) {
+          const t0 = performance.now();
+          this.shown = { result, prompt };
+          this.refresh();
+          const sample = this.samples.get(result);
+          if (sample) sample.drawMs = performance.now() - t0;
+          this.ui.status(describe(prompt, result, this.maskIndex(this.shown)));
+        }
+      } catch (e) {
+        this.ui.status(`decoder failed: ${e}`, true);
+      }
+    }
+    this.mainBusy = false;
+  }
+
+  /** Which of the result's masks is shown: user's pick or best IoU for a single click, else 0. */
+  private maskIndex({ result, prompt }: Shown): number {
+    if (result.numMasks < 4 || !isAmbiguous(prompt)) return 0;
+    if (this.chosen !== null) return this.chosen;
+    let best = 1;
+    for (let k = 2; k <= 3; k++) if (result.iou[k] > result.iou[best]) best = k;
+    return best;
+  }
+
+  // ---- hover preview ------------------------------------------------------------------------
+
+  private readonly hoverPreview = new HoverPreview({
+    active: () => this.hoverEnabled && this.isReady && isEmpty(this.history.present),
+    decode: (prompt) => this.decode(prompt, "hover"),
+    show: (preview) => {
+      this.hoverShown = preview;
+      this.draw();
+    },
+  });
+
+  hover(x: number, y: number): void {
+    this.hoverPreview.move(x, y);
+  }
+
+  leave(): void {
+    this.hoverPreview.cancel();
+  }
+
+  // ---- objects ------------------------------------------------------------------------------
+
+  /** Decode the current prompt at full image size and store the mask as a new object. */
+  async accept(): Promise<void> {
+    const image = this.image;
+    const prompt = this.history.present;
+    if (!image || !this.isReady) return;
+    if (isEmpty(prompt)) {
+      this.ui.status("Nothing to accept: click the object first.");
+      return;
+    }
+    // The shown decode is of this prompt unless one is still running: then decode it now.
+    const shown = this.shown;
+    const result = shown !== null && shown.prompt === prompt ? shown.result : await this.decode(prompt, "accept");
+    if (this.history.present !== prompt || this.image !== image) return; // the user moved on meanwhile
+    const index = this.maskIndex({ result, prompt }); // same rule, same IoUs as the mask on screen
+    const [h, w] = this.origHw;
+    const logits = this.upscale(result, index, this.origHw); // = the model's masks output at full size
+    const mask = new Uint8Array(h * w);
+    const threshold = this.model.mask_threshold;
+    for (let i = 0; i < mask.length; i++) mask[i] = logits[i] > threshold ? 1 : 0;
+    const { area, bbox } = maskAreaBbox(mask, h, w);
+    if (area === 0) {
+      this.ui.status("The mask is empty: add a point on the object before accepting.", true);
+      return;
+    }
+    const category = this.ui.category.value.trim() || "object";
+    const ann: Annotation = {
+      category,
+      segmentation: encodeRle(mask, h, w),
+      bbox,
+      area,
+      predicted_iou: Number(result.iou[index].toFixed(4)),
+    };
+    const color = objectColor(this.nextColor++);
+    this.objects.push({ ann, canvas: binaryCanvas(mask, this.origHw, color), color });
+    this.history.reset();
+    this.shown = null;
+    this.selected = null;
+    this.refresh();
+    await this.save(`Accepted “${category}” (${area.toLocaleString()} px).`);
+  }
+
+  remove(index: number): void {
+    if (index < 0 || index >= this.objects.length) return;
+    const [gone] = this.objects.splice(index, 1);
+    this.selected = null;
+    this.refresh();
+    void this.save(`Deleted “${gone.ann.category}”.`);
+  }
+
+  removeSelected(): void {
+    if (this.selected !== null) this.remove(this.selected);
+  }
+
+  relabel(index: number, category: string): void {
+    const o = this.objects[index];
+    if (!o || o.ann.category === category) return;
+    o.ann = { ...o.ann, category };
+    this.refresh();
+    void this.save(`Relabelled object ${index + 1} as “${category}”.`);
+  }
+
+  select(index: number | null): void {
+    if (this.selected === index) return;
+    this.selected = index;
+    // Only restyle the rows: re-rendering the list would replace the text field being focused.
+    this.ui.objectList.querySelectorAll<HTMLElement>("li.object").forEach((li) => {
+      li.classList.toggle("selected", li.dataset.index === String(index));
+    });
+    this.draw();
+  }
+
+  /** Resolves when every edit so far is on the server (exports wait for this). */
+  flush(): Promise<unknown> {
+    return this.saves.flush();
+  }
+
+  /** True while a save is in flight or the last one failed (objects exist only in this page). */
+  get hasUnsavedChanges(): boolean {
+    return this.saves.hasUnsaved;
+  }
+
+  /** PUT the whole object list of the open image; ids the server assigns are taken back. */
+  private save(message: string): Promise<unknown> {
+    const image = this.image!;
+    const snapshot = this.objects.map((o) => o.ann);
+    return this.saves
+      .run(async () => {
+        const saved = await api.saveAnnotations(image.id, snapshot);
+        if (this.image?.id === image.id && saved.length === this.objects.length) {
+          saved.forEach((ann, i) => {
+            if (this.objects[i].ann.category === ann.category) this.objects[i].ann = ann; // now with its id
+          });
+          this.refresh();
+        }
+        this.ui.saved(image, saved.length);
+        this.ui.status(message + " Saved.");
+      })
+      .catch((e) => {
+        this.ui.status(`${e instanceof Error ? e.message : e} — your objects are still here; edit again to retry.`, true);
+      });
+  }
+
+  private withCanvas(ann: Annotation, color: Rgb): { ann: Annotation; canvas: HTMLCanvasElement; color: Rgb } {
+    const mask = decodeRle(ann.segmentation);
+    return { ann, canvas: binaryCanvas(mask, ann.segmentation.size, color), color };
+  }
+
+  // ---- drawing ------------------------------------------------------------------------------
+
+  /** Redraw the overlay only (the view moved). */
+  redraw(): void {
+    this.draw();
+  }
+
+  /** Redraw the overlay and the side panels. */
+  refresh(): void {
+    this.draw();
+    this.renderChoices();
+    const b = this.ui.buttons;
+    b.undo.disabled = !this.history.canUndo;
+    b.redo.disabled = !this.history.canRedo;
+    b.accept.disabled = isEmpty(this.history.present);
+    b.clear.disabled = isEmpty(this.history.present);
+    const categories = [...new Set(["object", ...this.objects.map((o) => o.ann.category)])];
+    renderObjectList(this.ui.objectList, this.objects.map((o) => o.ann), this.objects.map((o) => o.color), this.selected, categories, {
+      select: (i) => this.select(i),
+      relabel: (i, c) => this.relabel(i, c),
+      remove: (i) => this.remove(i),
+    });
+    this.ui.objectCount.textContent = this.objects.length ? `(${this.objects.length})` : "";
+  }
+
+  private maskCanvasCache: { key: unknown; index: number; canvas: HTMLCanvasElement } | null = null;
+
+  private draw(): void {
+    const shown = this.hoverShown ?? this.shown;
+    let currentMask: HTMLCanvasElement | null = null;
+    if (shown) {
+      const index = this.maskIndex(shown);
+      const c = this.maskCanvasCache;
+      if (c && c.key === shown.result && c.index === index) currentMask = c.canvas;
+      else {
+        const hw = outputHw(this.origHw, PREVIEW_MAX_SIDE);
+        const logits = this.upscale(shown.result, index, hw);
+        currentMask = logitsCanvas(logits, 0, hw, this.model.mask_threshold, CURRENT_MASK_RGB);
+        this.maskCanvasCache = { key: shown.result, index, canvas: currentMask };
+      }
+    }
+    this.stage.draw({
+      objects: this.objects.map((o, i) => ({ canvas: o.canvas, selected: i === this.selected, visible: this.showObjects })),
+      currentMask,
+      preview: shown === this.hoverShown && shown !== null,
+      prompt: this.history.present,
+      dragBox: this.dragBox,
+    });
+  }
+
+  private renderChoices(): void {
+    const shown = this.shown;
+    const offer = shown !== null && isAmbiguous(shown.prompt) && shown.result.numMasks >= 4;
+    const thumbHw = outputHw(this.origHw, 120);
+    renderMaskChoices(this.ui.maskChoices, offer ? shown.result : null, offer ? this.maskIndex(shown) : 0,
+      (k) => logitsCanvas(this.upscale(shown!.result, k, thumbHw), 0, thumbHw, this.model.mask_threshold, CURRENT_MASK_RGB),
+      (k) => this.pickMask(k));
+  }
+
+  /** Mask `index` of a decode as logits of size outHw (the model's postprocessing, for one mask). */
+  private upscale(result: DecodeResult, index: number, outHw: Hw): Float32Array {
+    return upscaleLogits(result.lowRes, index, result.lowHw, this.model.img_size, this.origHw, outHw);
+  }
+}
+
+/** Status line after a decode: what the prompt is and which mask is shown. */
+function describe(prompt: PromptState, result: DecodeResult, index: number): string {
+  const fg = prompt.points.filter((p) => p.label === 1).length;
+  const bg = prompt.points.length - fg;
+  const parts = [];
+  if (fg) parts.push(`${fg} foreground point${fg > 1 ? "s" : ""}`);
+  if (bg) parts.push(`${bg} background point${bg > 1 ? "s" : ""}`);
+  if (prompt.box) parts.push("box");
+  const which = isAmbiguous(prompt) ? `mask ${index} of 3` : "mask";
+  return `${parts.join(" + ")}: ${which}, predicted IoU ${result.iou[index].toFixed(2)}. A accepts, Z undoes.`;
+}

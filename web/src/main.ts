@@ -1,0 +1,257 @@
+/**
+ * Page bootstrap: read the model, load the ONNX decoder into onnxruntime-web, list the folder's images,
+ * open one (wait for the server to encode it, fetch the float16 embedding), and wire the controls.
+ */
+import "./style.css";
+
+import { api, type ImageRecord } from "./api";
+import { Annotator } from "./annotator";
+import { SamDecoder } from "./decoder";
+import { float16BytesToFloat32 } from "./float16";
+import { bindUpload, renderImageList } from "./images";
+import { bindPointer } from "./pointer";
+import { Stage } from "./render";
+import { actionFor, renderHelp, type Action } from "./shortcuts";
+import { initStats } from "./stats";
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const stats = initStats();
+const statusEl = $("status");
+
+function status(text: string, error = false): void {
+  statusEl.textContent = text;
+  statusEl.classList.toggle("error", error);
+}
+
+function showProgress(label: string | null, fraction = 0): void {
+  $("progress").hidden = label === null;
+  if (label !== null) {
+    $("progress-label").textContent = label;
+    $("progress-fill").style.width = `${Math.round(Math.max(0, Math.min(1, fraction)) * 100)}%`;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function main(): Promise<void> {
+  const model = await api.model();
+  $("model-info").textContent = `${model.name} · embedding ${model.embedding_shape.slice(1).join("×")}`;
+  status("Loading the decoder…");
+  const decoder = await SamDecoder.load(api.url(model.decoder_url), model.embedding_shape, new URL("./ort/", document.baseURI).href);
+  Object.assign(stats, {
+    threads: decoder.info.threads,
+    crossOriginIsolated: decoder.info.crossOriginIsolated,
+    decoderLoadMs: decoder.info.loadMs,
+  });
+  const stage = new Stage($("stage"));
+  let images: ImageRecord[] = [];
+  let current: ImageRecord | null = null;
+  let openToken = 0;
+
+  const annotator = new Annotator(model, decoder, stage, {
+    status,
+    objectList: $("object-list"),
+    objectCount: $("object-count"),
+    maskChoices: $("mask-choices"),
+    category: $<HTMLInputElement>("category-input"),
+    latency: $("latency"),
+    buttons: {
+      accept: $<HTMLButtonElement>("accept-button"),
+      undo: $<HTMLButtonElement>("undo-button"),
+      redo: $<HTMLButtonElement>("redo-button"),
+      clear: $<HTMLButtonElement>("clear-button"),
+    },
+    saved: (image, count) => {
+      const rec = images.find((i) => i.id === image.id);
+      if (rec) rec.num_annotations = count;
+      drawImageList();
+    },
+  }, stats);
+
+  const drawImageList = () => renderImageList($("image-list"), images, current?.id ?? null, (id) => void openImage(id));
+
+  async function refreshImages(): Promise<void> {
+    images = await api.images();
+    drawImageList();
+  }
+
+  /** Open an image: show it, wait for its embedding (progress bar), then enable prompting. */
+  async function openImage(id: string): Promise<void> {
+    const token = ++openToken;
+    const record = images.find((i) => i.id === id);
+    if (!record) return;
+    await annotator.flush();
+    current = record;
+    drawImageList();
+    decoder.clearEmbedding();
+    annotator.close();
+    document.body.dataset.embedding = "loading";
+    $("placeholder").hidden = true;
+    const t0 = performance.now();
+    try {
+      const img = new Image();
+      img.src = api.imageFileUrl(id);
+      const [, saved] = await Promise.all([img.decode(), api.annotations(id)]);
+      if (token !== openToken) return;
+      stage.setImage(img, [record.height, record.width]);
+      showProgress("Encoding image on the server…", 0);
+      status(`Encoding ${record.file_name}…`);
+      let st = await api.startEmbedding(id);
+      while (st.state === "queued" || st.state === "encoding") {
+        showProgress(st.state === "queued" ? "Waiting for the encoder…" : "Encoding image on the server…", st.progress);
+        await sleep(150);
+        if (token !== openToken) return;
+        st = await api.embeddingStatus(id);
+      }
+      if (st.state === "error") throw new Error(`the server could not encode this image: ${st.error ?? "unknown error"}`);
+      showProgress("Downloading the embedding…", 1);
+      const f0 = performance.now();
+      const { bytes } = await api.embedding(id);
+      const values = float16BytesToFloat32(bytes);
+      if (token !== openToken) return;
+      decoder.setEmbedding(values);
+      stats.embeddingFetchMs = performance.now() - f0;
+      stats.embeddingReadyMs = performance.now() - t0;
+      record.embedded = true;
+      drawImageList();
+      showProgress(null);
+      annotator.open(record, saved.annotations);
+      document.body.dataset.embedding = "ready";
+      document.body.dataset.imageId = id;
+      status(`${record.file_name}: click the object (left = add, right = remove, drag = box), A to accept.`);
+    } catch (e) {
+      if (token !== openToken) return;
+      showProgress(null);
+      document.body.dataset.embedding = "error";
+      status(e instanceof Error ? e.message : String(e), true);
+    }
+  }
+
+  function step(delta: number): void {
+    if (!images.length) return;
+    const i = current ? images.findIndex((r) => r.id === current!.id) : -1;
+    const next = images[(i + delta + images.length) % images.length];
+    void openImage(next.id);
+  }
+
+  async function upload(files: File[]): Promise<void> {
+    let last: ImageRecord | null = null;
+    for (const file of files) {
+      status(`Uploading ${file.name}…`);
+      try {
+        last = await api.upload(file);
+      } catch (e) {
+        status(e instanceof Error ? e.message : String(e), true);
+      }
+    }
+    await refreshImages();
+    if (last) {
+      status(`Uploaded ${files.length === 1 ? files[0].name : `${files.length} files`}.`);
+      void openImage(last.id);
+    }
+  }
+
+  async function download(href: string): Promise<void> {
+    await annotator.flush(); // the export must include what was just accepted
+    const a = document.createElement("a");
+    a.href = href;
+    a.download = "";
+    document.body.append(a);
+    a.click();
+    a.remove();
+  }
+
+  const help = $("help");
+  renderHelp($("help-table"));
+  const toggleHelp = () => (help.hidden = !help.hidden);
+
+  const actions: Record<Action, () => void> = {
+    accept: () => void annotator.accept(),
+    undo: () => annotator.undo(),
+    redo: () => annotator.redo(),
+    next: () => step(1),
+    prev: () => step(-1),
+    mask1: () => annotator.pickMask(1),
+    mask2: () => annotator.pickMask(2),
+    mask3: () => annotator.pickMask(3),
+    clear: () => (help.hidden ? annotator.clear() : toggleHelp()),
+    delete: () => annotator.removeSelected(),
+    help: toggleHelp,
+    hover: () => {
+      annotator.hoverEnabled = !annotator.hoverEnabled;
+      annotator.leave();
+      status(`Live preview ${annotator.hoverEnabled ? "on" : "off"}.`);
+    },
+    fit: () => {
+      stage.resetView();
+      annotator.redraw();
+    },
+    hideObjects: () => {
+      annotator.showObjects = !annotator.showObjects;
+      annotator.refresh();
+    },
+  };
+  window.addEventListener("keydown", (e) => {
+    const action = actionFor(e);
+    if (!action) return;
+    e.preventDefault();
+    actions[action]();
+  });
+  const categoryInput = $<HTMLInputElement>("category-input");
+  categoryInput.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === "Escape") categoryInput.blur(); // back to shortcuts
+  });
+  $("accept-button").addEventListener("click", actions.accept);
+  $("undo-button").addEventListener("click", actions.undo);
+  $("redo-button").addEventListener("click", actions.redo);
+  $("clear-button").addEventListener("click", () => annotator.clear());
+  $("help-button").addEventListener("click", toggleHelp);
+  $("help-close").addEventListener("click", toggleHelp);
+  help.addEventListener("click", (e) => e.target === help && toggleHelp());
+  $("export-coco").addEventListener("click", () => void download(api.exportCocoUrl()));
+  $("export-masks").addEventListener("click", () => void download(api.exportMasksUrl()));
+  bindUpload($<HTMLInputElement>("upload-input"), $("images-panel"), (files) => void upload(files));
+  bindPointer(stage.overlay, () => stage, {
+    click: (x, y, label) => annotator.click(x, y, label),
+    dragging: (box) => annotator.dragging(box),
+    box: (box) => annotator.box(box),
+    hover: (x, y) => annotator.hover(x, y),
+    leave: () => annotator.leave(),
+    pan: (dx, dy) => {
+      stage.panBy(dx, dy);
+      annotator.redraw();
+    },
+    zoom: (x, y, factor) => {
+      stage.zoomAt(x, y, factor);
+      annotator.redraw();
+    },
+  });
+  // A save in flight or one that failed means objects exist only in this page: warn before leaving.
+  window.addEventListener("beforeunload", (e) => {
+    if (annotator.hasUnsavedChanges) e.preventDefault();
+  });
+  window.addEventListener("resize", () => {
+    stage.layout();
+    annotator.refresh();
+  });
+
+  // Read-only view of the page's state for tests and the console (no way to change anything).
+  (window as unknown as { __samkit: object }).__samkit = {
+    prompt: () => annotator.history.present,
+    objects: () => annotator.objects.map((o) => o.ann),
+    imageId: () => current?.id ?? null,
+  };
+
+  await refreshImages();
+  annotator.refresh();
+  document.body.dataset.app = "ready";
+  status(images.length ? "Open an image to start." : "This folder has no images yet: upload some.");
+  const wanted = new URLSearchParams(location.search).get("image");
+  if (wanted && images.some((i) => i.id === wanted)) void openImage(wanted);
+}
+
+main().catch((e) => {
+  document.body.dataset.app = "error";
+  status(`Could not start: ${e instanceof Error ? e.message : e}`, true);
+  console.error(e);
+});
