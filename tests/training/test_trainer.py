@@ -140,3 +140,12 @@ def test_scratch_init_gives_the_encoder_mae_sincos_positions():
     sam = initial_model(config_from_dict({"data": {"train": [{"path": "x"}]}}))
     pos = sam.image_encoder.pos_embed[0]
     assert torch.equal(pos, sincos_2d(pos.shape[-1], *pos.shape[:2]))
+
+
+def test_bf16_autocast_and_gradient_accumulation_run(fast_config, tmp_path):
+    d = fast_config(max_steps=2, precision="bf16")
+    d["optim"]["grad_accum"] = 2
+    out = run_training(config_from_dict(d))
+    last = out["trainer"].last
+    assert out["step"] == 2 and math.isfinite(last["loss"]) and last["grad_norm"] > 0
+    assert out["trainer"].position == 2 * 2 * 2  # steps x accumulation x batch
