@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install -q --upgrade pip
 python -m pip install -q torch==2.13.0
-python -m pip install -q -e ".[onnx,serve,train,eval,dev]"
+python -m pip install -q -e ".[onnx,serve,train,eval,amg,dev]"
 
 # The browser annotator: Debian's Chromium for the real-browser tests (never `playwright install`,
 # which downloads its own browser), then the web bundle built into src/samkit/serve/static/.

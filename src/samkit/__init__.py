@@ -1,5 +1,6 @@
 """samkit: the whole Segment Anything system. Re-exports only; importing does no work."""
 
+from samkit.automatic import MaskRecord, SamAutomaticMaskGenerator
 from samkit.build import build_sam, load_checkpoint, load_model, sam_model_registry, save_checkpoint
 from samkit.config import PRESETS, SamConfig, get_preset
 from samkit.errors import CheckpointError, InputError, SamkitError
@@ -11,7 +12,7 @@ from samkit.inference.transforms import ResizeLongestSide
 __version__ = "0.1.0"
 
 __all__ = [
-    "PRESETS", "CheckpointError", "EmbeddingCache", "ImageEmbedding", "InputError", "Prediction",
+    "PRESETS", "CheckpointError", "MaskRecord", "SamAutomaticMaskGenerator", "EmbeddingCache", "ImageEmbedding", "InputError", "Prediction",
     "ResizeLongestSide", "SamConfig", "SamPredictor", "SamkitError", "build_sam", "get_preset", "load_checkpoint",
     "load_image", "load_model", "sam_model_registry", "save_checkpoint",
 ]
