@@ -9,7 +9,7 @@ import torch
 
 from samkit import build_sam, get_preset
 from samkit.automatic.fullres import FullResProjector, masks_to_boxes_xyxy
-from samkit.automatic.point_decoder import PointBatchDecoder
+from samkit.inference.point_decoder import PointBatchDecoder
 from reference_sam import perturb_weights
 
 

@@ -120,3 +120,11 @@ def test_bf16_fast_path_agrees(synthetic_image):
     fast = p16.predict(point_coords=np.array([[120.0, 100.0]]), point_labels=np.array([1]), multimask_output=False)[0]
     iou = (ref & fast).sum() / max((ref | fast).sum(), 1)
     assert iou > 0.95
+
+
+def test_repeated_predictions_do_not_disturb_the_cached_image_side(predictor):
+    """The no-mask fast path caches per-image tensors; one prompt must not corrupt them for the next."""
+    kw = dict(point_coords=np.array([[100.0, 100.0]]), point_labels=np.array([1]))
+    first = predictor.predict(**kw)[2]
+    predictor.predict(point_coords=np.array([[300.0, 200.0]]), point_labels=np.array([0]), box=np.array([10, 10, 390, 290]))
+    np.testing.assert_array_equal(predictor.predict(**kw)[2], first)

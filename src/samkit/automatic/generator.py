@@ -28,7 +28,7 @@ from samkit.automatic.crops import CropBox, generate_crop_boxes, is_box_near_cro
 from samkit.automatic.fullres import FullResProjector, masks_to_boxes_xyxy
 from samkit.automatic.grid import build_all_layer_point_grids
 from samkit.automatic.nms import box_area, nms
-from samkit.automatic.point_decoder import PointBatchDecoder
+from samkit.inference.point_decoder import PointBatchDecoder
 from samkit.automatic.records import OUTPUT_MODES, MaskRecord
 from samkit.automatic.rle import encode_coco_rle
 from samkit.automatic.small_regions import remove_small_regions

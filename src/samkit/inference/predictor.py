@@ -17,6 +17,7 @@ import torch
 from samkit.errors import InputError
 from samkit.inference.embedding import EmbeddingCache, ImageEmbedding, image_key, model_key
 from samkit.inference.mask_quality import stability_score
+from samkit.inference.point_decoder import ImageSide, PointBatchDecoder
 from samkit.inference.prompts import check_boxes, check_mask_input, check_points
 from samkit.inference.transforms import ResizeLongestSide
 
@@ -64,6 +65,9 @@ class SamPredictor:
         self.model = sam_model
         self.transform = ResizeLongestSide(sam_model.image_encoder.img_size)
         self.cache = EmbeddingCache(cache_dir) if cache_dir is not None else None
+        # Prompts without a mask input go through the folded decoder (same function, less work:
+        # see point_decoder.py); its per-image part is computed once per image, on first use.
+        self._fast_decoder = PointBatchDecoder(sam_model.mask_decoder, sam_model.mask_decoder.transformer.num_heads)
         self.reset_image()
 
     # ------------------------------------------------------------------ images
@@ -73,6 +77,7 @@ class SamPredictor:
 
     def reset_image(self) -> None:
         self.is_image_set = False
+        self._image_side: ImageSide | None = None
         self.features: torch.Tensor | None = None
         self.original_size: tuple[int, int] | None = None
         self.input_size: tuple[int, int] | None = None
@@ -244,12 +249,32 @@ class SamPredictor:
         """
         self._require_image()
         points = (point_coords, point_labels) if point_coords is not None else None
-        sparse, dense = self.model.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
-        low_res, iou = self.model.mask_decoder(
-            image_embeddings=self.features, image_pe=self.model.prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=multimask_output,
-        )
+        if mask_input is None and self.features.shape[0] == 1:
+            low_res, iou = self._decode_without_mask(points, boxes, multimask_output)
+        else:
+            sparse, dense = self.model.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
+            low_res, iou = self.model.mask_decoder(
+                image_embeddings=self.features, image_pe=self.model.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=multimask_output,
+            )
         masks = self.model.postprocess_masks(low_res, self.input_size, self.original_size)
         if not return_logits:
             masks = masks > self.model.mask_threshold
         return masks, iou, low_res
+
+    def _decode_without_mask(self, points, boxes, multimask_output: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mask decoder for prompts with no mask input, via the folded PointBatchDecoder.
+
+        Returns low-res logits B x K x 4h x 4w and IoU predictions B x K, equal to
+        `model.mask_decoder(...)` up to float rounding (tests/inference/test_predictor_parity.py).
+        """
+        pe_enc = self.model.prompt_encoder
+        sparse, _ = pe_enc(points=points, boxes=boxes, masks=None)
+        if self._image_side is None:
+            h, w = pe_enc.image_embedding_size
+            no_mask = pe_enc.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, h, w)
+            self._image_side = self._fast_decoder.prepare(self.features, pe_enc.get_dense_pe(), no_mask)
+        out = self._fast_decoder.transformer(self._image_side, sparse)
+        low_res = self._fast_decoder.masks(self._image_side, out, slice(None), multimask=multimask_output)
+        return low_res, (out.iou_pred if multimask_output else out.iou_single)
+

@@ -1,4 +1,7 @@
-"""SAM's mask decoder, evaluated for many single-point prompts that share one image embedding.
+"""SAM's mask decoder, evaluated for prompts without a mask input that share one image embedding.
+
+Used by automatic mask generation (a grid of single points) and by SamPredictor (any points and
+boxes, whenever no mask prompt is given).
 
 Mathematically this is `model.mask_decoder(..., multimask_output=True)` for prompts without a mask
 input; it reads the decoder's own parameters (by their official names) and computes the same
@@ -48,6 +51,7 @@ class DecodedPoints:
     """Decoder state for P prompts after the transformer (everything masks still need)."""
 
     iou_pred: torch.Tensor  # P x M predicted IoU of the M multimask outputs
+    iou_single: torch.Tensor  # P x 1 predicted IoU of the single-mask output (mask token 0)
     queries: torch.Tensor  # P x T x C tokens after the two-way blocks
     tok_pe: torch.Tensor  # P x T x C token positional embeddings (the prompt tokens themselves)
     keys: torch.Tensor  # P x N x C image side after the transformer (input of upscaling)
@@ -124,9 +128,10 @@ class PointBatchDecoder:
         return _lin(attn.out_proj, self._merge(vh))
 
     def _image_to_token(self, attn: nn.Module, logits_t: torch.Tensor, v_tok: torch.Tensor,
-                        residual: torch.Tensor, norm: nn.Module) -> torch.Tensor:
+                        residual: torch.Tensor, norm: nn.Module, residual_is_scratch: bool) -> torch.Tensor:
         """Image positions attend to the tokens; returns norm(residual + attention output), B x N x C.
-        A residual with batch B is overwritten (it is the previous image side, not used afterwards).
+        With residual_is_scratch the residual (the previous per-prompt image side, not used afterwards) is
+        overwritten; the shared per-image side must never be (with one prompt its batch is also 1).
 
         logits_t: B x H x T x N scaled logits, transposed so the softmax over the T tokens runs
         along a strided axis (a softmax over a last axis of size 7 is several times slower).
@@ -138,7 +143,7 @@ class PointBatchDecoder:
         d = v_tok.shape[-1]
         wo = attn.out_proj.weight.view(-1, self.heads, d)  # C x H x d
         m = torch.einsum("bhtd,chd->bhtc", v_tok, wo).reshape(b, h * t, -1) + attn.out_proj.bias / h
-        if residual.shape[0] == b:  # a per-prompt residual that is no longer needed: accumulate in place
+        if residual_is_scratch and residual.shape[0] == b:  # accumulate in place, saving a B x N x C copy
             x = residual.baddbmm_(a.transpose(1, 2), m)
         else:
             x = torch.baddbmm(residual, a.transpose(1, 2), m)
@@ -208,18 +213,21 @@ class PointBatchDecoder:
                 logits_t = torch.baddbmm(bias, g_t, keys_pe.transpose(1, 2)).mul_(scale)
                 logits_t = logits_t.view(b, self.heads, -1, logits_t.shape[-1])
                 residual = keys
-            keys = self._image_to_token(i2t, logits_t, v_tok, residual, blk.norm4)
+            keys = self._image_to_token(i2t, logits_t, v_tok, residual, blk.norm4,
+                                        residual_is_scratch=residual is not side.img)
             keys_pe = keys + side.pe if i + 1 < len(tf.layers) else None
         # Final token -> image attention for the IoU token only: the IoU filter needs nothing else.
         # The mask tokens take their final attention in masks(), for the prompts that survive.
         tf_final = tf.final_attn_token_to_image
         q0 = queries[:, :1]
         q0 = _ln(tf.norm_final_attn, q0 + self._token_to_image(tf_final, q0 + tok_pe[:, :1], keys, pe=side.pe))
-        iou_pred = _mlp(dec.iou_prediction_head, q0[:, 0])[:, 1:]
-        return DecodedPoints(iou_pred=iou_pred, queries=queries, tok_pe=tok_pe, keys=keys)
+        iou_all = _mlp(dec.iou_prediction_head, q0[:, 0])
+        return DecodedPoints(iou_pred=iou_all[:, 1:], iou_single=iou_all[:, :1], queries=queries, tok_pe=tok_pe,
+                             keys=keys)
 
     @torch.no_grad()
-    def masks(self, side: ImageSide, out: DecodedPoints, prompts: torch.Tensor) -> torch.Tensor:
+    def masks(self, side: ImageSide, out: DecodedPoints, prompts: torch.Tensor | slice,
+              multimask: bool = True) -> torch.Tensor:
         """Low-res mask logits of the multimask outputs for the selected prompts (indices into the
         batch): P' x M x 4h x 4w, in the padded model-input frame.
 
@@ -228,13 +236,13 @@ class PointBatchDecoder:
         (channel LayerNorm and the hyper dot need no transposes).
         """
         tf, dec = self.tf, self.dec
-        sel = list(range(2, 1 + self.n_mask_tokens))  # multimask tokens (token 1 is the single-mask one)
+        # Token 0 is the IoU token, 1 the single-mask output, 2.. the multimask outputs.
+        sel = list(range(2, 1 + self.n_mask_tokens)) if multimask else [1]
         keys = out.keys[prompts]
         q = out.queries[prompts][:, sel]
         q = _ln(tf.norm_final_attn,
                 q + self._token_to_image(tf.final_attn_token_to_image, q + out.tok_pe[prompts][:, sel], keys, pe=side.pe))
-        hyper = torch.stack([_mlp(dec.output_hypernetworks_mlps[j], q[:, i]) for i, j in enumerate(range(1, self.n_mask_tokens))],
-                            dim=1)
+        hyper = torch.stack([_mlp(dec.output_hypernetworks_mlps[t - 1], q[:, i]) for i, t in enumerate(sel)], dim=1)
         hw = side.hw
         up = self.dec.output_upscaling
         conv1, ln1, conv2 = up[0], up[1], up[3]
