@@ -227,7 +227,7 @@ class PointBatchDecoder:
 
     @torch.no_grad()
     def masks(self, side: ImageSide, out: DecodedPoints, prompts: torch.Tensor | slice,
-              multimask: bool = True) -> torch.Tensor:
+              multimask: bool | None = True) -> torch.Tensor:
         """Low-res mask logits of the multimask outputs for the selected prompts (indices into the
         batch): P' x M x 4h x 4w, in the padded model-input frame.
 
@@ -236,8 +236,9 @@ class PointBatchDecoder:
         (channel LayerNorm and the hyper dot need no transposes).
         """
         tf, dec = self.tf, self.dec
-        # Token 0 is the IoU token, 1 the single-mask output, 2.. the multimask outputs.
-        sel = list(range(2, 1 + self.n_mask_tokens)) if multimask else [1]
+        # Token 0 is the IoU token, 1 the single-mask output, 2.. the multimask outputs;
+        # multimask=None returns all of them (single first), as the ONNX decoder does.
+        sel = {True: list(range(2, 1 + self.n_mask_tokens)), False: [1], None: list(range(1, 1 + self.n_mask_tokens))}[multimask]
         keys = out.keys[prompts]
         q = out.queries[prompts][:, sel]
         q = _ln(tf.norm_final_attn,
