@@ -44,3 +44,23 @@ def synthetic_image() -> np.ndarray:
 def _seed_everything():
     torch.manual_seed(0)
     np.random.seed(0)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny-model tensors are too small to split across threads: on the shared 2-core CI machine
+    several threads per op spin against each other and run several times slower than one.
+    torch's setting is process-wide, so it is restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(one_torch_thread):
+    """A tiny-preset Sam with seeded random weights, one per test module."""
+    from samkit.build import build_sam
+
+    torch.manual_seed(0)
+    return build_sam("tiny").eval()

@@ -7,25 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Shared 2-core CI machine: one torch thread is several times faster than two fighting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
+    """Every test here runs single-threaded (see tests/conftest.py); tiny_model comes from there."""
     yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(_one_thread):
-    from samkit.build import build_sam
-
-    torch.manual_seed(0)
-    return build_sam("tiny").eval()
 
 
 def write_images(folder: Path) -> dict[str, Path]:

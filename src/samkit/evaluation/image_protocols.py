@@ -24,11 +24,10 @@ def _object_record(image: EvalImage, obj) -> dict:
             "size": size_bucket(obj.area_px)}
 
 
-def evaluate_clicks(predictor: InteractivePredictor, images: Sequence[EvalImage], max_clicks: int = 20,
-                    multimask: str = "first", oracle: bool = True, desc: str = "clicks") -> list[dict]:
-    """One record per prompted object: ious_score[k-1] / ious_oracle[k-1] = IoU after k clicks
-    with the highest-score mask / the GT-best mask chosen (see `interactive`)."""
-    records = []
+def _prompted_objects(predictor: InteractivePredictor, images: Sequence[EvalImage], desc: str):
+    """Yield (image, object, H x W bool GT mask) for every object a protocol prompts, with the
+    predictor already set to that image (each image is encoded once). Crowd ("ignore") objects and
+    degenerate annotations (a polygon below one pixel: nothing to click) are skipped."""
     for image in tqdm(images, desc=desc, unit="img"):
         objects = [o for o in image.objects if not o.ignore]
         if not objects:
@@ -36,17 +35,25 @@ def evaluate_clicks(predictor: InteractivePredictor, images: Sequence[EvalImage]
         predictor.set_image(image.load())
         for obj in objects:
             gt = obj.mask()
-            if not gt.any():  # a degenerate annotation (polygon below one pixel): nothing to click
-                continue
-            rec = _object_record(image, obj)
-            scored = run_click_trajectory(predictor, gt, max_clicks, multimask, "score")
-            rec["ious_score"] = scored.ious
-            rec["clicks_score"] = [[c.x, c.y, int(c.is_positive)] for c in scored.clicks]
-            if oracle and scored.used_multiple_masks and not scored.choices_were_oracle:
-                rec["ious_oracle"] = run_click_trajectory(predictor, gt, max_clicks, multimask, "oracle").ious
-            else:  # one hypothesis per click, or the score already chose the GT-best mask every time
-                rec["ious_oracle"] = list(scored.ious)
-            records.append(rec)
+            if gt.any():
+                yield image, obj, gt
+
+
+def evaluate_clicks(predictor: InteractivePredictor, images: Sequence[EvalImage], max_clicks: int = 20,
+                    multimask: str = "first", oracle: bool = True, desc: str = "clicks") -> list[dict]:
+    """One record per prompted object: ious_score[k-1] / ious_oracle[k-1] = IoU after k clicks
+    with the highest-score mask / the GT-best mask chosen (see `interactive`)."""
+    records = []
+    for image, obj, gt in _prompted_objects(predictor, images, desc):
+        rec = _object_record(image, obj)
+        scored = run_click_trajectory(predictor, gt, max_clicks, multimask, "score")
+        rec["ious_score"] = scored.ious
+        rec["clicks_score"] = [[c.x, c.y, int(c.is_positive)] for c in scored.clicks]
+        if oracle and scored.used_multiple_masks and not scored.choices_were_oracle:
+            rec["ious_oracle"] = run_click_trajectory(predictor, gt, max_clicks, multimask, "oracle").ious
+        else:  # one hypothesis per click, or the score already chose the GT-best mask every time
+            rec["ious_oracle"] = list(scored.ious)
+        records.append(rec)
     return records
 
 
@@ -59,22 +66,14 @@ def evaluate_boxes(predictor: InteractivePredictor, images: Sequence[EvalImage],
     """
     rng = np.random.default_rng(seed)
     records = []
-    for image in tqdm(images, desc=desc, unit="img"):
-        objects = [o for o in image.objects if not o.ignore]
-        if not objects:
-            continue
-        predictor.set_image(image.load())
-        for obj in objects:
-            gt = obj.mask()
-            if not gt.any():
-                continue
-            rec = _object_record(image, obj)
-            box = box_from_mask(gt)
-            jitter = noisy_box(box, gt.shape, rng)
-            rec["iou_gt_box"], _ = run_box_prompt(predictor, gt, box)
-            rec["iou_noisy_box"], _ = run_box_prompt(predictor, gt, jitter)
-            rec["gt_box_xyxy"], rec["noisy_box_xyxy"] = box.tolist(), jitter.tolist()
-            records.append(rec)
+    for image, obj, gt in _prompted_objects(predictor, images, desc):
+        rec = _object_record(image, obj)
+        box = box_from_mask(gt)
+        jitter = noisy_box(box, gt.shape, rng)
+        rec["iou_gt_box"], _ = run_box_prompt(predictor, gt, box)
+        rec["iou_noisy_box"], _ = run_box_prompt(predictor, gt, jitter)
+        rec["gt_box_xyxy"], rec["noisy_box_xyxy"] = box.tolist(), jitter.tolist()
+        records.append(rec)
     return records
 
 
