@@ -162,6 +162,20 @@ PRESETS: dict[str, SamConfig] = {
     "vit_l": _vit("vit_l", 1024, 24, 16, (5, 11, 17, 23)),
     "vit_h": _vit("vit_h", 1280, 32, 16, (7, 15, 23, 31)),
     "vit_t": SamConfig(name="vit_t", encoder=TinyViTEncoderConfig()),
+    # samkit's built-in default model (docs/model-card.md): sized by measurement for 2 CPU cores.
+    # 384 px input -> 24 x 24 tokens and 96 x 96 low-res masks; 192-d x 6 blocks (2 global); a
+    # 128-d prompt encoder / decoder. ~3.9M parameters, 7.8 MB in fp16.
+    "vit_cpu": SamConfig(
+        name="vit_cpu",
+        encoder=ViTEncoderConfig(
+            img_size=384, embed_dim=192, depth=6, num_heads=3, window_size=12, global_attn_indexes=(2, 5),
+            out_chans=128,
+        ),
+        prompt_encoder=PromptEncoderConfig(embed_dim=128, mask_in_chans=16),
+        mask_decoder=MaskDecoderConfig(
+            transformer_dim=128, transformer_num_heads=8, transformer_mlp_dim=512, iou_head_hidden_dim=128
+        ),
+    ),
     # Test presets: random weights, CPU, a fraction of a second per image. 256x256 input gives a
     # 16x16 embedding and 64x64 low-res masks; every code path of the real presets is exercised.
     "tiny": SamConfig(

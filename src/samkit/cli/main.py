@@ -21,6 +21,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "eval",
     "export-onnx",
     "serve",
+    "pretrain",
     "train",
     "finetune",
 )

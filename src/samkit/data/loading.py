@@ -106,6 +106,10 @@ class TrainBatch:
     keys: list[str]
     instance_ids: list[tuple]
 
+    def step_args(self, seed: int) -> tuple:
+        """Arguments of InteractiveSamStep.forward for this micro-batch."""
+        return self.images, self.masks, self.image_index, self.input_hw, seed, self.keys
+
     def to(self, device) -> "TrainBatch":
         return TrainBatch(self.images.to(device), self.masks.to(device), self.image_index.to(device),
                           self.input_hw, self.keys, self.instance_ids)

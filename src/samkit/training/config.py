@@ -148,12 +148,12 @@ def _build(cls: type, values: Any, where: str):
     return cls(**kwargs)
 
 
-def config_from_dict(d: dict) -> TrainConfig:
-    return _build(TrainConfig, d, "")
+def config_from_dict(d: dict, cls: type = TrainConfig):
+    return _build(cls, d, "")
 
 
-def load_config_file(path: str | Path) -> TrainConfig:
-    """TOML (.toml) or YAML (.yaml/.yml) file -> TrainConfig (not yet validated)."""
+def load_config_file(path: str | Path, cls: type = TrainConfig):
+    """TOML (.toml) or YAML (.yaml/.yml) file -> `cls` (TrainConfig or PretrainConfig), not yet validated."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"config file {path} does not exist")
@@ -173,7 +173,7 @@ def load_config_file(path: str | Path) -> TrainConfig:
         raise
     except Exception as e:  # tomllib.TOMLDecodeError, yaml.YAMLError
         raise InputError(f"config file {path}: cannot parse ({e})") from None
-    return config_from_dict(data)
+    return config_from_dict(data, cls)
 
 
 def config_to_dict(cfg: TrainConfig) -> dict:

@@ -43,8 +43,11 @@ class ProgressHook(Hook):
 
     def after_step(self, t: Trainer) -> None:
         self.bar.update(1)
-        self.bar.set_postfix(loss=f"{t.last['loss']:.3f}", iou=f"{t.last.get('iou_last_round', 0):.2f}",
-                             img_s=f"{t.last['images_per_s']:.1f}", lr=f"{t.last['lr']:.1e}")
+        shown = {"loss": f"{t.last['loss']:.3f}"}
+        if "iou_last_round" in t.last:  # SAM training; MAE pre-training has no masks
+            shown["iou"] = f"{t.last['iou_last_round']:.2f}"
+        shown.update(img_s=f"{t.last['images_per_s']:.1f}", lr=f"{t.last['lr']:.1e}")
+        self.bar.set_postfix(shown)
 
     def after_train(self, t: Trainer) -> None:
         self.bar.close()
@@ -110,8 +113,10 @@ class CheckpointHook(Hook):
 
     def _save(self, t: Trainer) -> None:
         if t.dist.is_main:
+            # Step modules with weights outside the Sam (MAE's decoder) hand them over for resuming.
+            extra = t.step_module.extra_state() if hasattr(t.step_module, "extra_state") else None
             self.last_path = save_training_checkpoint(
-                self.run_dir, t.step, t.sam, t.cfg, t.optimizer, t.scheduler, t.position, t.adapters)
+                self.run_dir, t.step, t.sam, t.cfg, t.optimizer, t.scheduler, t.position, t.adapters, extra)
             prune_checkpoints(self.run_dir, self.keep)
             tqdm.write(f"saved {self.last_path}")
         self.saved_at = t.step

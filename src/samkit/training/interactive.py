@@ -69,8 +69,7 @@ class InteractiveSamStep(nn.Module):
         if len(masks) == 0:
             # No usable mask in this micro-batch: a zero loss that still touches the graph, so
             # DDP ranks stay in step.
-            zero = emb.sum() * 0.0
-            return zero, {"loss": 0.0, "num_masks": 0}
+            return emb.sum() * 0.0, self._empty_logs()
         img_size = images.shape[-1]
         low_hw = tuple(x * 4 for x in emb.shape[-2:])
         gt_low = downsample_masks(masks, low_hw)
@@ -80,7 +79,7 @@ class InteractiveSamStep(nn.Module):
         if not bool(keep.all()):
             masks, gt_low, image_index = masks[keep], gt_low[keep], image_index[keep]
         if len(masks) == 0:
-            return emb.sum() * 0.0, {"loss": 0.0, "num_masks": 0}
+            return emb.sum() * 0.0, self._empty_logs()
         valid_low = valid_grid(input_hw, img_size, low_hw).to(masks.device)[image_index]
         dense_pe = self.sam.prompt_encoder.get_dense_pe()
         schedule = round_schedule(self.prompt_cfg, gen)
@@ -101,6 +100,11 @@ class InteractiveSamStep(nn.Module):
             round_iou += weight * out["round_iou"]
         logs.update(loss=float(total.detach()), num_masks=len(masks), round_iou=round_iou.tolist())
         return total, logs
+
+    @staticmethod
+    def _empty_logs() -> dict:
+        # The same keys as a normal step: the trainer all-reduces logs by key across DDP ranks.
+        return {"loss": 0.0, "focal": 0.0, "dice": 0.0, "iou_mse": 0.0, "num_masks": 0}
 
     def _rounds(self, emb, dense_pe, gt, gt_low, valid_low, valid_hw, is_box, schedule, img_size, gen):
         pe, dec = self.sam.prompt_encoder, self.sam.mask_decoder

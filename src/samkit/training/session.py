@@ -100,6 +100,25 @@ def build_optimizer(module: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Ad
     return torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
 
 
+def check_fresh_or_resume(run_dir: Path, resume: str | None) -> Path | None:
+    """The checkpoint folder to resume from, or None for a fresh run (refused if the run dir has checkpoints)."""
+    resume_dir = ckpt.resolve_resume(run_dir, resume) if resume else None
+    if resume_dir is None and any(ckpt.checkpoint_root(run_dir).glob("step_*")):
+        raise CheckpointError(f"{run_dir} already holds checkpoints; pass --resume auto to continue that run "
+                              "or choose another --run.run-dir (nothing was overwritten)")
+    return resume_dir
+
+
+def restore_state(optimizer, scheduler, state: dict | None) -> tuple[int, int]:
+    """Load optimizer, scheduler and RNGs from a training state; returns (start step, data position)."""
+    if state is None:
+        return 0, 0
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    ckpt.set_rng_state(state["rng"])
+    return int(state["step"]), int(state["position"])
+
+
 def run_training(cfg: TrainConfig, resume: str | None = None, hooks: list | None = None) -> dict:
     """Train (or resume) per cfg. `hooks`: extra Hooks run after the built-in ones (before the
     checkpoint hook). Returns {"step", "checkpoint", "val": [val records], "trainer"}."""
@@ -115,10 +134,7 @@ def run_training(cfg: TrainConfig, resume: str | None = None, hooks: list | None
 
 def _run(cfg: TrainConfig, resume: str | None, info: DistInfo, device: torch.device, extra_hooks: list) -> dict:
     run_dir = Path(cfg.run.run_dir)
-    resume_dir = ckpt.resolve_resume(run_dir, resume) if resume else None
-    if resume_dir is None and any(ckpt.checkpoint_root(run_dir).glob("step_*")):
-        raise CheckpointError(f"{run_dir} already holds checkpoints; pass --resume auto to continue that run "
-                              "or choose another --run.run-dir (nothing was overwritten)")
+    resume_dir = check_fresh_or_resume(run_dir, resume)
     train_sets, weights, val_sets = build_splits(cfg)
     sam = ckpt.load_model_weights(resume_dir) if resume_dir else initial_model(cfg)
     adapters = apply_mode(sam, cfg)
@@ -141,12 +157,7 @@ def _run(cfg: TrainConfig, resume: str | None, info: DistInfo, device: torch.dev
     optimizer = build_optimizer(step_module, cfg)
     scheduler = build_scheduler(optimizer, WarmupDecay(cfg.optim.warmup_steps, cfg.run.max_steps, cfg.optim.schedule,
                                                        cfg.optim.min_lr_ratio, cfg.optim.step_milestones))
-    start_step = start_position = 0
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        ckpt.set_rng_state(state["rng"])
-        start_step, start_position = int(state["step"]), int(state["position"])
+    start_step, start_position = restore_state(optimizer, scheduler, state)
 
     sam_cfg = sam.config
     examples = ExampleDataset(

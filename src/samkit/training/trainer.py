@@ -35,8 +35,9 @@ def step_seed(seed: int, step: int, micro: int, rank: int) -> int:
 
 
 class Trainer:
-    """step_module: InteractiveSamStep (or its DDP wrapper as `forward_module`); batches: an
-    iterator of TrainBatch (one micro-batch per item); start_step / start_position: where a
+    """step_module: InteractiveSamStep or MaskedAutoencoder (its DDP wrapper as `forward_module`),
+    which returns (loss, scalar logs) and exposes the Sam being trained as `.sam`; batches: an
+    iterator of TrainBatch / MaeBatch (one micro-batch per item, `step_args(seed)` = forward args); start_step / start_position: where a
     resumed run continues; global_batch: examples all ranks consume per micro-batch."""
 
     def __init__(self, *, cfg: TrainConfig, step_module, forward_module, optimizer, scheduler,
@@ -82,17 +83,18 @@ class Trainer:
                 sync = self.forward_module.no_sync()  # all-reduce gradients once per optimizer step
             autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.run.precision == "bf16")
             with sync, autocast:
-                loss, logs = self.forward_module(batch.images, batch.masks, batch.image_index, batch.input_hw,
-                                                 step_seed(cfg.run.seed, self.step, micro, self.dist.rank), batch.keys)
+                loss, logs = self.forward_module(*batch.step_args(step_seed(cfg.run.seed, self.step, micro,
+                                                                            self.dist.rank)))
             with sync:
                 (loss / accum).backward()
-            for k in ("loss", "focal", "dice", "iou_mse"):
-                sums[k] = sums.get(k, 0.0) + float(logs.get(k, 0.0)) / accum
+            for k, v in logs.items():  # scalar logs (loss and its terms) are averaged over micro-batches
+                if k != "round_iou":
+                    sums[k] = sums.get(k, 0.0) + float(v) / accum
             if "round_iou" in logs:
                 r = torch.tensor(logs["round_iou"]) / accum
                 round_iou = r if round_iou is None else round_iou + r
             images += len(batch.images)
-            masks += len(batch.masks)
+            masks += len(getattr(batch, "masks", ()))
         grad_norm = 0.0
         if cfg.optim.grad_clip > 0:
             grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, cfg.optim.grad_clip))
