@@ -35,7 +35,9 @@ def register(subparsers) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", action="append", required=True, metavar="[LABEL=]SPEC",
                    help="repeatable: 'grabcut', a preset (random weights), a checkpoint path, or PRESET:PATH")
-    p.add_argument("--data", required=True, type=Path, help="COCO instances json/folder or DAVIS folder")
+    p.add_argument("--data", required=True, type=Path,
+                   help="COCO instances json/folder, DAVIS folder, or any training dataset (panoptic json, "
+                        "label-map or object-mask folder, SA-1B folder)")
     p.add_argument("--images", type=Path, default=None, help="COCO image folder (default: guessed)")
     p.add_argument("--protocol", required=True, choices=PROTOCOLS)
     p.add_argument("--out", type=Path, required=True, help="output folder (created)")
@@ -53,6 +55,11 @@ def register(subparsers) -> None:
     g.add_argument("--sequences", nargs="*", default=None, help="DAVIS sequences (default: all)")
     g.add_argument("--frame-stride", type=int, default=1, help="DAVIS: every n-th frame")
     g.add_argument("--max-frames", type=int, default=None, help="DAVIS: at most n frames per sequence")
+    g.add_argument("--split", choices=["all", "train", "val"], default="all",
+                   help="only the images training's split rule puts on this side (COCO and other images by "
+                        "file name, DAVIS by sequence); match --val-fraction/--split-seed to the training run")
+    g.add_argument("--val-fraction", type=float, default=0.1, help="the training run's data.val_fraction")
+    g.add_argument("--split-seed", type=int, default=0, help="the training run's data.split_seed")
     g = p.add_argument_group("clicks")
     g.add_argument("--max-clicks", type=int, default=20)
     g.add_argument("--multimask", choices=["first", "always", "never"], default="first")
@@ -76,6 +83,10 @@ def _check_args(args) -> None:
         v = getattr(args, name)
         if v is not None and v < 1:
             raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    if not 0.0 <= args.val_fraction < 1.0:
+        raise InputError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
+    if args.split == "val" and args.val_fraction == 0:
+        raise InputError("--split val with --val-fraction 0 holds out nothing; set the training run's fraction")
     if args.prompt_attack_objects < 0:
         raise InputError(f"--prompt-attack-objects must be >= 0, got {args.prompt_attack_objects}")
     results = args.out / "results.json"
@@ -87,7 +98,10 @@ def _check_args(args) -> None:
 _SAME_SETTINGS = ("protocol", "data", "images", "seed", "max_images", "max_objects", "min_area", "sequences",
                   "frame_stride", "max_frames", "max_clicks", "multimask", "budgets", "attack_steps",
                   "prompt_attack_objects", "points_per_side", "pred_iou_thresh", "stability_score_thresh",
-                  "box_nms_thresh", "max_proposals")
+                  "box_nms_thresh", "max_proposals", "split", "val_fraction", "split_seed")
+
+# Settings added after results.json files were first written: an older file had these values.
+_ADDED_LATER = {"split": "all", "val_fraction": 0.1, "split_seed": 0}
 
 
 def _included_models(args) -> dict:
@@ -101,7 +115,7 @@ def _included_models(args) -> dict:
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise InputError(f"--include {path}: not a samkit eval results.json ({e})") from e
         for key in _SAME_SETTINGS:
-            if theirs.get(key) != mine.get(key):
+            if theirs.get(key, _ADDED_LATER.get(key)) != mine.get(key):
                 raise InputError(f"--include {path}: {key} differs ({theirs.get(key)!r} there, {mine.get(key)!r} "
                                  f"here); results are only comparable on the same objects and settings")
         for label, result in earlier["models"].items():
@@ -120,25 +134,34 @@ def _settings(args) -> dict:
 def _load_data(args):
     from samkit.evaluation.coco_instances import read_coco_images
     from samkit.evaluation.dataset_source import resolve_dataset
-    from samkit.evaluation.davis_folders import davis_as_images, read_davis_sequences
+    from samkit.evaluation.davis_folders import davis_as_images, read_davis_sequences, sequences_on_side
 
     src = resolve_dataset(args.data, args.images)
-    if args.protocol == "video":
-        if src.kind != "davis":
-            raise InputError("--protocol video needs a DAVIS folder (JPEGImages/ + Annotations/)")
-        return src, read_davis_sequences(src.root, args.sequences, args.max_frames, args.frame_stride)
-    if src.kind == "coco":
-        images = read_coco_images(src.annotation_path, src.images_dir, args.max_images, args.seed,
-                                  args.min_area, args.max_objects)
-    else:
-        images = davis_as_images(read_davis_sequences(src.root, args.sequences, args.max_frames, args.frame_stride))
+    side = dict(split=args.split, val_fraction=args.val_fraction, split_seed=args.split_seed)
+    if args.protocol == "video" and src.kind != "davis":
+        raise InputError("--protocol video needs a DAVIS folder (JPEGImages/ + Annotations/)")
+    if src.kind == "davis":
+        names = sequences_on_side(src.root, args.split, args.val_fraction, args.split_seed, args.sequences)
+        sequences = read_davis_sequences(src.root, names, args.max_frames, args.frame_stride)
+        if args.protocol == "video":
+            return src, sequences
+        images = davis_as_images(sequences)
         if args.max_images is not None and args.max_images < len(images):
             import random
 
             keep = sorted(random.Random(args.seed).sample(range(len(images)), args.max_images))
             images = [images[i] for i in keep]
+    elif src.kind == "coco":
+        images = read_coco_images(src.annotation_path, src.images_dir, args.max_images, args.seed,
+                                  args.min_area, args.max_objects, **side)
+    else:
+        from samkit.data.specs import build_dataset
+        from samkit.evaluation.record_images import records_as_images
+
+        images = records_as_images(build_dataset(src.spec), max_images=args.max_images, seed=args.seed,
+                                   min_area_px=args.min_area, max_objects_per_image=args.max_objects, **side)
     if not images:
-        raise InputError(f"no image with an object to evaluate in {args.data}")
+        raise InputError(f"no image with an object to evaluate in {args.data} (split {args.split})")
     return src, images
 
 
@@ -192,7 +215,8 @@ def _write_report(args, src, data, results: dict) -> None:
 
     summaries = {label: r["summary"] for label, r in results.items() if "summary" in r}
     n = f"{len(data)} {'sequences' if args.protocol == 'video' else 'images'}"
-    lines = [f"# samkit eval: {args.protocol} on {args.data} ({n}, seed {args.seed})", ""]
+    split = "" if args.split == "all" else f", {args.split} split {args.val_fraction:g}/seed {args.split_seed}"
+    lines = [f"# samkit eval: {args.protocol} on {args.data} ({n}{split}, seed {args.seed})", ""]
     table = {"clicks": report_tables.clicks_table, "box": report_tables.boxes_table, "amg": report_tables.amg_table,
              "attack": report_tables.attack_table, "video": report_tables.video_table}[args.protocol]
     if summaries:

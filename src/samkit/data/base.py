@@ -7,14 +7,15 @@ views that share the parsed records, so a train/validation split costs nothing.
 
 from __future__ import annotations
 
-import numpy as np
 from torch.utils.data import Dataset
 
 from samkit.data.records import InstanceSample, IssueLog
+from samkit.data.splits import record_group, val_flags
 
 
 class RecordDataset(Dataset):
-    """Base class: `records[i]` is a dict with at least "key" (a stable image name)."""
+    """Base class: `records[i]` is a dict with at least "key" (the image path) and optionally "group"
+    (what must stay on one side of a train/val split, e.g. a video sequence; see samkit.data.splits)."""
 
     def __init__(self, name: str, records: list[dict] | None = None, issues: IssueLog | None = None):
         self.name = name
@@ -46,16 +47,14 @@ class RecordDataset(Dataset):
         return view
 
     def split(self, val_fraction: float, seed: int = 0) -> tuple["RecordDataset", "RecordDataset"]:
-        """Deterministic train/validation split by sorted image key and a seeded permutation.
+        """(train, val) views by the shared hash rule (samkit.data.splits.held_out) on each record's group.
 
-        The split depends only on the set of keys and the seed, not on file order, so the same
-        images are held out on every machine and across resumed runs.
+        A record's side depends only on its group (DAVIS sequence, else image file name) and the
+        seed, not on the dataset or the file order: the same photo in two sources, or two frames of
+        one sequence, never straddle the split. A source whose train part would be empty (few
+        groups) is kept whole in train, with a warning.
         """
-        if not 0.0 <= val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-        order = sorted(range(len(self.records)), key=lambda i: self.records[i]["key"])
-        perm = np.random.default_rng(seed).permutation(len(order))
-        n_val = int(round(val_fraction * len(order)))
-        val_idx = sorted(order[p] for p in perm[:n_val])
-        train_idx = sorted(order[p] for p in perm[n_val:])
+        flags = val_flags([record_group(r) for r in self.records], val_fraction, seed, self.name)
+        train_idx = [i for i, f in enumerate(flags) if not f]
+        val_idx = [i for i, f in enumerate(flags) if f]
         return self.subset(train_idx, "train"), self.subset(val_idx, "val")

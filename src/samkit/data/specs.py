@@ -7,56 +7,76 @@ A spec is a small dataclass; `format="auto"` inspects the path:
 - a folder of per-image SA-1B JSONs -> "sa1b"
 - a folder with images/ (or image/) and labels/ (or label/, masks/ holding label maps) -> "label_maps"
 - a folder of <id>/images + <id>/masks (DSB-2018), or an image -> mask-list JSON -> "object_masks"
+- a folder with JPEGImages/ + Annotations/ -> "davis" (video frames, grouped by sequence for splits)
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from samkit.data.base import RecordDataset
 from samkit.data.coco import CocoInstances
+from samkit.data.davis import DavisFrames, is_davis_root
 from samkit.data.label_maps import LabelMapFolder, ObjectMaskFolder
 from samkit.data.panoptic import CocoPanoptic
 from samkit.data.sa1b import SA1BFolder
 from samkit.errors import InputError
 
-FORMATS = ("auto", "coco", "coco_panoptic", "sa1b", "label_maps", "object_masks")
+FORMATS = ("auto", "coco", "coco_panoptic", "sa1b", "label_maps", "object_masks", "davis")
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
     """One training source. path: the JSON, folder or root; images / labels: companion folders
-    (or files) where the format needs them; weight: its share in the mixture."""
+    (or files) where the format needs them; weight: its share in the mixture; frame_stride
+    (davis only): use every n-th annotated frame of each sequence (consecutive frames are
+    near-duplicates, so 5-10 loses little and makes an epoch cheaper)."""
 
     path: str = ""
     format: str = "auto"
     images: str = ""
     labels: str = ""
     weight: float = 1.0
+    frame_stride: int = 1
 
 
 def _first_existing(*paths: Path) -> Path | None:
     return next((p for p in paths if p.exists()), None)
 
 
-def _detect(spec: DatasetSpec) -> DatasetSpec:
+def _panoptic_photos(path: Path) -> str:
+    """COCO's layout: <root>/panoptic/panoptic_<split>.json (or annotations/) next to <root>/images/<split>."""
+    split = path.stem.removeprefix("panoptic_")
+    root = path.parent.parent
+    found = _first_existing(root / "images" / split, root / split, path.parent / "images")
+    return str(found) if found and found.is_dir() else ""
+
+
+def detect_format(spec: DatasetSpec) -> DatasetSpec:
+    """The spec with format (and, where guessable, images / labels) filled in from what is on disk."""
     path = Path(spec.path)
     if not path.exists():
         raise InputError(f"dataset path {path} does not exist")
-    kw = dict(weight=spec.weight)
+    kw = dict(weight=spec.weight, frame_stride=spec.frame_stride)
     if path.is_file() and path.suffix == ".json":
-        data = json.loads(path.read_text())
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise InputError(f"{path}: not valid JSON ({e})") from None
         if isinstance(data, dict) and "annotations" in data and "images" in data:
             anns = data["annotations"]
             if anns and "segments_info" in anns[0]:
-                return DatasetSpec(str(path), "coco_panoptic", spec.images, spec.labels or str(path.with_suffix("")), **kw)
+                images = spec.images or _panoptic_photos(path)
+                return DatasetSpec(str(path), "coco_panoptic", images, spec.labels or str(path.with_suffix("")), **kw)
             return DatasetSpec(str(path), "coco", spec.images, **kw)
         if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):
             return DatasetSpec(str(path), "object_masks", **kw)
         raise InputError(f"{path}: JSON is neither COCO instances/panoptic nor an image -> masks mapping")
+    if path.is_dir() and is_davis_root(path):
+        return DatasetSpec(str(path), "davis", **kw)
     if path.is_dir():
         insts = sorted((path / "annotations").glob("instances_*.json"))
         if insts:
@@ -87,11 +107,13 @@ def build_dataset(spec: DatasetSpec) -> RecordDataset:
 
     Paths may use ~ and $VARS; relative paths are relative to the working directory.
     """
-    spec = DatasetSpec(_expand(spec.path), spec.format, _expand(spec.images), _expand(spec.labels), spec.weight)
+    spec = replace(spec, path=_expand(spec.path), images=_expand(spec.images), labels=_expand(spec.labels))
     if spec.format not in FORMATS:
         raise InputError(f"unknown dataset format {spec.format!r}; expected one of {FORMATS}")
+    if not isinstance(spec.frame_stride, int) or spec.frame_stride < 1:
+        raise InputError(f"dataset {spec.path}: frame_stride must be an integer >= 1, got {spec.frame_stride!r}")
     if spec.format == "auto":
-        spec = _detect(spec)
+        spec = detect_format(spec)
     if not Path(spec.path).exists():
         raise InputError(f"dataset path {spec.path} does not exist")
     if spec.format == "coco":
@@ -102,6 +124,8 @@ def build_dataset(spec: DatasetSpec) -> RecordDataset:
         if not spec.images or not spec.labels:
             raise InputError(f"panoptic dataset {spec.path}: set `images` (photos) and `labels` (PNG folder)")
         return CocoPanoptic(spec.path, spec.labels, spec.images)
+    if spec.format == "davis":
+        return DavisFrames(spec.path, spec.frame_stride)
     if spec.format == "sa1b":
         return SA1BFolder(spec.path)
     if spec.format == "label_maps":

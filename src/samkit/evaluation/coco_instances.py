@@ -2,7 +2,8 @@
 
 Evaluation-only reader: the training side has its own COCO dataset in `samkit.data`; this one
 exists so the evaluation can select a seeded image subset and keep COCO's own `area` and
-`iscrowd` fields, which the size buckets and proposal recall need.
+`iscrowd` fields, which the size buckets and proposal recall need. The train/val side of a photo
+comes from the same rule as training's (samkit.data.splits).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Optional
 
 import numpy as np
 
+from samkit.data.splits import keep_side
 from samkit.errors import InputError
 from samkit.evaluation.eval_samples import EvalImage, EvalObject
 
@@ -47,10 +49,15 @@ def read_coco_images(
     seed: int = 0,
     min_area_px: float = 0.0,
     max_objects_per_image: Optional[int] = None,
+    split: str = "all",
+    val_fraction: float = 0.1,
+    split_seed: int = 0,
 ) -> list[EvalImage]:
     """Images of a COCO instances file that have at least one non-crowd object.
 
-    max_images: a seeded random subset (then sorted by image id, so runs are reproducible).
+    split / val_fraction / split_seed: keep only the photos that training's split rule
+    (samkit.data.splits, grouped by photo file name) puts on that side; "all" keeps every photo.
+    max_images: a seeded random subset of those (sorted by image id, so runs are reproducible).
     min_area_px: non-crowd objects smaller than this are dropped (crowds are kept as ignore).
     max_objects_per_image: keep the largest non-crowd objects of each image (plus all crowds).
     """
@@ -63,6 +70,9 @@ def read_coco_images(
         anns = coco.loadAnns(coco.getAnnIds(imgIds=[img_id]))
         if any(not a.get("iscrowd", 0) and a["area"] >= min_area_px for a in anns):
             candidates.append(img_id)
+    names = [Path(coco.imgs[i]["file_name"]).name for i in candidates]
+    kept = keep_side(names, split, val_fraction, split_seed, f"coco:{Path(annotation_path).name}")
+    candidates = [i for i, k in zip(candidates, kept) if k]
     if max_images is not None and max_images < len(candidates):
         candidates = sorted(random.Random(seed).sample(candidates, max_images))
     out: list[EvalImage] = []

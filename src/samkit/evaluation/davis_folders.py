@@ -1,4 +1,7 @@
-"""Read DAVIS-format folders: JPEGImages/<res>/<seq>/NNNNN.jpg + Annotations/<res>/<seq>/NNNNN.png.
+"""DAVIS folders for evaluation: JPEGImages/<res>/<seq>/NNNNN.jpg + Annotations/<res>/<seq>/NNNNN.png.
+
+The folder listing and label reading live in samkit.data.davis (shared with training); this module
+shapes them into what the protocols consume.
 
 Annotations are single-object (DAVIS 2016: 0/255) or palette-indexed multi-object (DAVIS 2017:
 0 = background, k = object k). As video, a sequence is a list of frames with one label map each;
@@ -13,8 +16,9 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from PIL import Image
 
+from samkit.data.davis import is_davis_root, list_davis_frames, read_davis_labels, resolution_dirs
+from samkit.data.splits import keep_side
 from samkit.errors import InputError
 from samkit.evaluation.eval_samples import EvalImage, EvalObject
 
@@ -33,55 +37,13 @@ class VideoSequence:
         return [int(v) for v in np.unique(self.label_map(0)) if v != 0]
 
 
-def read_davis_labels(path: Path) -> np.ndarray:
-    labels = np.array(Image.open(path))
-    if labels.ndim == 3:  # an RGB-saved annotation: any non-black pixel is the object
-        labels = (labels.max(axis=2) > 0).astype(np.uint8)
-    labels = labels.astype(np.int64)
-    if set(np.unique(labels).tolist()) <= {0, 255}:
-        labels = (labels > 0).astype(np.int64)
-    return labels
-
-
-def _resolution_dirs(root: Path) -> tuple[Path, Path]:
-    jpeg, ann = root / "JPEGImages", root / "Annotations"
-    if not jpeg.is_dir() or not ann.is_dir():
-        raise InputError(f"{root} is not a DAVIS folder (expected JPEGImages/ and Annotations/ inside)")
-    for res in ("480p", "Full-Resolution", "1080p"):
-        if (jpeg / res).is_dir() and (ann / res).is_dir():
-            return jpeg / res, ann / res
-    return jpeg, ann
-
-
-def is_davis_root(root: Path) -> bool:
-    return (Path(root) / "JPEGImages").is_dir() and (Path(root) / "Annotations").is_dir()
-
-
 def read_davis_sequences(root: Path, sequences: Optional[list[str]] = None,
                          max_frames: Optional[int] = None, frame_stride: int = 1) -> list[VideoSequence]:
     """Sequences (sorted by name) with frames that have an annotation; every `frame_stride`-th
     frame, at most `max_frames` of them (the first frame, the reference, is always kept)."""
-    if frame_stride < 1:
-        raise InputError(f"frame stride must be >= 1, got {frame_stride}")
-    jpeg_dir, ann_dir = _resolution_dirs(Path(root))
-    names = sorted(p.name for p in jpeg_dir.iterdir() if p.is_dir())
-    if sequences:
-        missing = sorted(set(sequences) - set(names))
-        if missing:
-            raise InputError(f"sequences not found in {jpeg_dir}: {', '.join(missing)}")
-        names = [n for n in names if n in set(sequences)]
-    out = []
-    for name in names:
-        frames = sorted((jpeg_dir / name).glob("*.jpg"))
-        pairs = [(f, ann_dir / name / (f.stem + ".png")) for f in frames]
-        pairs = [(f, a) for f, a in pairs if a.is_file()][::frame_stride]
-        if max_frames is not None:
-            pairs = pairs[:max_frames]
-        if pairs:
-            out.append(VideoSequence(name, tuple(f for f, _ in pairs), tuple(a for _, a in pairs)))
-    if not out:
-        raise InputError(f"no annotated frames found under {jpeg_dir}")
-    return out
+    listing = list_davis_frames(root, sequences, frame_stride, max_frames)
+    return [VideoSequence(name, tuple(f for f, _ in pairs), tuple(a for _, a in pairs))
+            for name, pairs in listing.items()]
 
 
 def _object_decoder(path: Path, label: int):
@@ -106,3 +68,29 @@ def davis_as_images(sequences: list[VideoSequence]) -> list[EvalImage]:
                 out.append(EvalImage(image_id=f"{seq.name}/{frame.stem}", path=frame,
                                      hw=(labels.shape[0], labels.shape[1]), objects=objects))
     return out
+
+
+def sequences_on_side(root: Path, side: str, val_fraction: float, seed: int = 0,
+                      sequences: Optional[list[str]] = None) -> Optional[list[str]]:
+    """The sequence names of `root` that the training split rule puts on `side` ("train"/"val"),
+    restricted to `sequences` when given; for side "all", `sequences` unchanged. Every sequence of
+    the folder takes part in the rule, as in training, so a --sequences subset changes nothing."""
+    if side == "all":
+        return sequences
+    jpeg_dir, _ = resolution_dirs(root)
+    names = sorted(p.name for p in jpeg_dir.iterdir() if p.is_dir())
+    kept = [n for n, k in zip(names, keep_side(names, side, val_fraction, seed, f"davis:{Path(root).name}")) if k]
+    if sequences:
+        missing = sorted(set(sequences) - set(names))
+        if missing:
+            raise InputError(f"sequences not found in {jpeg_dir}: {', '.join(missing)}")
+        kept = [n for n in kept if n in set(sequences)]
+    if not kept:
+        raise InputError(f"no sequence of {root} is on the {side} side (val fraction {val_fraction}, seed {seed})")
+    return kept
+
+
+# is_davis_root and read_davis_labels are re-exported from samkit.data.davis, their home since
+# training reads DAVIS too.
+__all__ = ["VideoSequence", "davis_as_images", "is_davis_root", "read_davis_labels", "read_davis_sequences",
+           "sequences_on_side"]
