@@ -1,6 +1,7 @@
 """The model flags every subcommand shares: --model, --checkpoint, --device, --dtype.
 
-They mirror `samkit.load_model(name, checkpoint, device, dtype)`.
+They mirror `samkit.load_model(name, checkpoint, device, dtype)`: with neither --model nor
+--checkpoint, the built-in model shipped in the package is used (docs/model-card.md).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import argparse
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("model")
     g.add_argument("--model", metavar="NAME", default=None,
-                   help="preset name (vit_b, vit_l, vit_h, vit_t, ...); optional with a samkit checkpoint")
+                   help="preset name (vit_b, vit_l, vit_h, vit_t, ...): random weights without --checkpoint; "
+                        "optional with a samkit checkpoint. Neither flag: samkit's built-in model")
     g.add_argument("--checkpoint", metavar="PATH", default=None,
                    help="official .pth/.pt state dict or a samkit .safetensors checkpoint")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")

@@ -2,6 +2,7 @@
 
 SPEC is one of
 - `grabcut`: the OpenCV GrabCut baseline;
+- `builtin`: samkit's built-in model (the weights shipped in the package, docs/model-card.md);
 - a preset name (`vit_b`, `tiny`, ...): that architecture with random weights (labelled as such);
 - a checkpoint path: a samkit .safetensors checkpoint (carries its config) or an official .pth;
 - `PRESET:PATH`: an official checkpoint that needs its preset named (e.g. `vit_b:sam_vit_b.pth`).
@@ -17,6 +18,7 @@ from typing import Optional
 from samkit.errors import InputError
 
 GRABCUT = "grabcut"
+BUILTIN = "builtin"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,12 @@ def parse_model_spec(text: str) -> ModelSpec:
         raise InputError(f"empty model spec in --model {text!r}")
     if spec.lower() == GRABCUT:
         return ModelSpec(label or "GrabCut", GRABCUT)
+    if spec.lower() == BUILTIN:
+        from samkit.default_model import DEFAULT_WEIGHTS
+
+        if not DEFAULT_WEIGHTS.is_file():
+            raise InputError(f"--model builtin: this samkit install has no built-in model at {DEFAULT_WEIGHTS}")
+        return ModelSpec(label or "samkit built-in", "sam", None, DEFAULT_WEIGHTS)
     preset, path = None, None
     if ":" in spec and not Path(spec).exists():
         preset, _, path_text = spec.partition(":")

@@ -163,7 +163,8 @@ class MaskedAutoencoder(nn.Module):
         target, _, _ = self.targets(images)
         per_patch = ((pred.float() - target) ** 2).mean(dim=-1)  # B x N
         loss = (per_patch * masked).sum() / masked.sum()
-        return loss, {"loss": float(loss.detach()), "visible_mse": float((per_patch * ~masked).sum() / (~masked).sum())}
+        visible_mse = (per_patch.detach() * ~masked).sum() / (~masked).sum()  # a diagnostic: not trained on
+        return loss, {"loss": float(loss.detach()), "visible_mse": float(visible_mse)}
 
     @torch.no_grad()
     def reconstruct(self, images: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor, float]:
