@@ -40,7 +40,8 @@ def test_folder_that_is_a_file(tmp_path):
 
 
 def test_serve_command_runs_a_real_server(tmp_path):
-    """`python -m samkit serve` in a subprocess: binds 127.0.0.1, answers, stops cleanly on SIGTERM."""
+    """`python -m samkit serve FOLDER` in a subprocess, with no model flags (the built-in model):
+    binds 127.0.0.1, answers, stops cleanly on SIGTERM."""
     import os
     import signal
     import socket
@@ -61,7 +62,7 @@ def test_serve_command_runs_a_real_server(tmp_path):
     src = Path(__file__).resolve().parents[2] / "src"
     env = dict(os.environ, PYTHONPATH=str(src), OMP_NUM_THREADS="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "samkit", "serve", str(folder), "--model", "tiny", "--device", "cpu",
+        [sys.executable, "-m", "samkit", "serve", str(folder), "--device", "cpu",
          "--port", str(port), "--static-dir", str(tmp_path / "none")],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
@@ -75,7 +76,7 @@ def test_serve_command_runs_a_real_server(tmp_path):
                 if proc.poll() is not None or time.time() > deadline:
                     raise AssertionError(f"server did not start: {proc.stdout.read() if proc.poll() is not None else ''}")
                 time.sleep(0.3)
-        assert r.json()["img_size"] == 256 and r.headers["cross-origin-embedder-policy"] == "require-corp"
+        assert r.json()["name"] == "vit_cpu" and r.json()["img_size"] == 384 and r.headers["cross-origin-embedder-policy"] == "require-corp"
         images = httpx.get(f"http://127.0.0.1:{port}/api/images").json()
         assert [(im["file_name"], im["width"], im["height"]) for im in images] == [("red.png", 64, 48)]
         assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 503  # no bundle in --static-dir

@@ -173,3 +173,15 @@ def test_pretrain_cli_flags_and_summary(toy_data, tmp_path, capsys):
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["step"] == 2 and summary["checkpoint"].endswith("step_000002")
+
+
+def test_reconstruction_picture_of_any_image_from_a_checkpoint(toy_data, tmp_path):
+    from samkit.training.mae_pictures import reconstruction_picture
+
+    run_pretraining(mae_config(toy_data, tmp_path / "mae", max_steps=2, val_every=0))
+    out = tmp_path / "pic.png"
+    images = sorted((toy_data / "images").glob("*.png"))[:3]
+    # a run folder (its latest checkpoint) or a checkpoint folder
+    for where in (tmp_path / "mae", tmp_path / "mae" / "checkpoints" / "step_000002"):
+        loss = reconstruction_picture(where, images, out)
+        assert np.isfinite(loss) and Image.open(out).size == (3 * 256 + 8, 3 * 256)

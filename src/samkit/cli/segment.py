@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = model.config
     result = {
         "image": str(Path(args.image)), "width": w, "height": h,
-        "model": {"name": cfg.name if cfg else None, "checkpoint": args.checkpoint, "dtype": str(model.encoder_dtype)},
+        "model": {"name": cfg.name if cfg else None, "checkpoint": args.checkpoint or ("builtin" if args.model is None else None), "dtype": str(model.encoder_dtype)},
         "prompts": {"points_xy": points.tolist() if points is not None else [],
                     "point_labels": labels.tolist() if labels is not None else [],
                     "box_xyxy": box.tolist() if box is not None else None},

@@ -91,3 +91,45 @@ class ReconstructionHook(Hook):
     def after_train(self, t: Trainer) -> None:
         if self.done_at != t.step:
             self._run(t)
+
+
+def load_pretraining_checkpoint(checkpoint_dir: str | Path):
+    """A `samkit pretrain` checkpoint folder -> its MaskedAutoencoder (encoder + MAE decoder), eval mode."""
+    from samkit.training import checkpointing as ckpt
+    from samkit.training.config import load_config_file
+    from samkit.training.mae import MaskedAutoencoder
+    from samkit.training.pretrain_config import PretrainConfig
+
+    folder = ckpt.resolve_resume(Path(checkpoint_dir), "auto") if (Path(checkpoint_dir) / "checkpoints").is_dir() \
+        else ckpt.resolve_resume(Path(checkpoint_dir).parent, str(checkpoint_dir))
+    cfg = load_config_file(folder / ckpt.CONFIG_FILE, PretrainConfig)
+    state = ckpt.load_training_state(folder)
+    if "mae_head" not in state.get("extra", {}):
+        from samkit.errors import CheckpointError
+
+        raise CheckpointError(f"{folder} was not saved by `samkit pretrain` (no MAE decoder in it)")
+    mae = MaskedAutoencoder(ckpt.load_model_weights(folder), cfg.mae)
+    mae.load_extra_state(state["extra"])
+    return mae.eval()
+
+
+def reconstruction_picture(checkpoint_dir: str | Path, image_paths: list[str | Path], out_png: str | Path,
+                           seed: int = VAL_SEED) -> float:
+    """Draw a pretrained MAE's reconstructions of any images (central squares) into `out_png`;
+    returns their mean masked-patch loss."""
+    from samkit.image_io import load_image
+    from samkit.training.mae_data import center_square_crop
+
+    mae = load_pretraining_checkpoint(checkpoint_dir)
+    cfg = mae.sam.config
+    mean = torch.tensor(cfg.pixel_mean)[:, None, None]
+    std = torch.tensor(cfg.pixel_std)[:, None, None]
+    crops = [torch.from_numpy(center_square_crop(load_image(p), cfg.img_size).copy()).permute(2, 0, 1).float()
+             for p in image_paths]
+    images = (torch.stack(crops) - mean) / std
+    recon, masked, loss = mae.reconstruct(images, seed)
+    grid = picture_grid(to_uint8(images, cfg.pixel_mean, cfg.pixel_std), masked.numpy(),
+                        to_uint8(recon, cfg.pixel_mean, cfg.pixel_std), mae.patch)
+    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(out_png)
+    return loss
