@@ -1,4 +1,8 @@
-"""The built-in model that samkit uses when no checkpoint is given."""
+"""The built-in model that samkit uses when no checkpoint is given (docs/model-card.md).
+
+A `vit_cpu` SAM trained by samkit itself (MAE pre-training, then SAM's interactive training),
+stored in float16 inside the package and cast to float32 on load.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,13 @@ DEFAULT_WEIGHTS = WEIGHTS_DIR / "samkit_default.safetensors"
 
 
 def load_default_model():
-    """Load the samkit-trained default model shipped inside the package."""
+    """Load the samkit-trained default model shipped inside the package (eval mode, float32)."""
     from samkit.build import load_checkpoint
 
     if not DEFAULT_WEIGHTS.is_file():
+        # Only a broken install gets here (the file is package data): say how to go on.
         raise CheckpointError(
-            "no built-in model is bundled with this samkit version yet; pass --checkpoint PATH "
-            "(get official weights with `samkit download vit_b`) or --model NAME for random weights"
+            f"the built-in model file {DEFAULT_WEIGHTS} is missing from this samkit install; reinstall "
+            "samkit, or pass --checkpoint PATH (official weights: `samkit download vit_b`)"
         )
-    return load_checkpoint(DEFAULT_WEIGHTS)
+    return load_checkpoint(DEFAULT_WEIGHTS).eval()

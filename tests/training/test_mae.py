@@ -185,3 +185,20 @@ def test_reconstruction_picture_of_any_image_from_a_checkpoint(toy_data, tmp_pat
     for where in (tmp_path / "mae", tmp_path / "mae" / "checkpoints" / "step_000002"):
         loss = reconstruction_picture(where, images, out)
         assert np.isfinite(loss) and Image.open(out).size == (3 * 256 + 8, 3 * 256)
+
+
+def test_a_plain_image_folder_pretrains_but_cannot_train_sam(toy_data, tmp_path):
+    """MAE needs pixels only: any folder of images (recursively) is a source; SAM training says why not."""
+    from samkit.data.specs import DatasetSpec, build_dataset
+
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    for i, p in enumerate(sorted((toy_data / "images").glob("*.png"))):
+        (folder / ("sub" if i % 2 else "") / p.name).write_bytes(p.read_bytes())
+    ds = build_dataset(DatasetSpec(str(folder)))
+    assert len(ds) == 4 and ds[0].masks.shape[0] == 0
+    cfg = mae_config(folder, tmp_path / "mae", max_steps=2, val_every=0)
+    assert run_pretraining(cfg)["step"] == 2
+    sam_cfg = config_from_dict({"data": {"train": [{"path": str(folder)}]}, "run": {"run_dir": str(tmp_path / "sam")}})
+    with pytest.raises(InputError, match="without masks.*samkit pretrain"):
+        run_training(sam_cfg)

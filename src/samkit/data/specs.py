@@ -8,6 +8,7 @@ A spec is a small dataclass; `format="auto"` inspects the path:
 - a folder with images/ (or image/) and labels/ (or label/, masks/ holding label maps) -> "label_maps"
 - a folder of <id>/images + <id>/masks (DSB-2018), or an image -> mask-list JSON -> "object_masks"
 - a folder with JPEGImages/ + Annotations/ -> "davis" (video frames, grouped by sequence for splits)
+- any other folder of image files (searched recursively) -> "images": no masks, for MAE pre-training
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from samkit.data.coco import CocoInstances
 from samkit.data.davis import DavisFrames, is_davis_root
 from samkit.data.label_maps import LabelMapFolder, ObjectMaskFolder
 from samkit.data.panoptic import CocoPanoptic
+from samkit.data.plain_images import PlainImageFolder, list_images
 from samkit.data.sa1b import SA1BFolder
 from samkit.errors import InputError
 
-FORMATS = ("auto", "coco", "coco_panoptic", "sa1b", "label_maps", "object_masks", "davis")
+FORMATS = ("auto", "coco", "coco_panoptic", "sa1b", "label_maps", "object_masks", "davis", "images")
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,8 @@ def detect_format(spec: DatasetSpec) -> DatasetSpec:
             return DatasetSpec(str(path), "object_masks", **kw)
         if any(path.glob("*.json")):
             return DatasetSpec(str(path), "sa1b", **kw)
+        if list_images(path):  # images and nothing that pairs them with masks
+            return DatasetSpec(str(path), "images", **kw)
     raise InputError(
         f"cannot tell the dataset format of {path}; set format to one of {FORMATS[1:]} "
         "(see docs/training.md for the layouts)"
@@ -100,6 +104,14 @@ def detect_format(spec: DatasetSpec) -> DatasetSpec:
 
 def _expand(p: str) -> str:
     return os.path.expanduser(os.path.expandvars(p)) if p else p
+
+
+def build_format(spec: DatasetSpec) -> str:
+    """The format `build_dataset` will read `spec` as (detected when "auto")."""
+    if spec.format != "auto":
+        return spec.format
+    return detect_format(replace(spec, path=_expand(spec.path), images=_expand(spec.images),
+                                 labels=_expand(spec.labels))).format
 
 
 def build_dataset(spec: DatasetSpec) -> RecordDataset:
@@ -128,6 +140,8 @@ def build_dataset(spec: DatasetSpec) -> RecordDataset:
         return DavisFrames(spec.path, spec.frame_stride)
     if spec.format == "sa1b":
         return SA1BFolder(spec.path)
+    if spec.format == "images":
+        return PlainImageFolder(spec.path)
     if spec.format == "label_maps":
         images = spec.images or str(Path(spec.path) / "images")
         labels = spec.labels or str(Path(spec.path) / "labels")

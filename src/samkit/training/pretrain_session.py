@@ -69,7 +69,7 @@ def run_pretraining(cfg: PretrainConfig, resume: str | None = None, hooks: list 
 def _run(cfg: PretrainConfig, resume: str | None, info: DistInfo, device: torch.device, extra_hooks: list) -> dict:
     run_dir = Path(cfg.run.run_dir)
     resume_dir = check_fresh_or_resume(run_dir, resume)
-    train_sets, weights, val_sets = build_splits(cfg)
+    train_sets, weights, val_sets = build_splits(cfg, need_masks=False)
     sam = ckpt.load_model_weights(resume_dir) if resume_dir else initial_model(cfg)
     mae = MaskedAutoencoder(sam, cfg.mae)
     state = ckpt.load_training_state(resume_dir) if resume_dir else None

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from samkit.build import build_sam, load_checkpoint
 from samkit.data.loading import ExampleDataset, StreamBatchSampler, collate_examples
 from samkit.data.mixture import WeightedMixture
-from samkit.data.specs import build_dataset
+from samkit.data.specs import build_dataset, build_format
 from samkit.data.transforms import prepare_example
 from samkit.errors import CheckpointError, InputError
 from samkit.training import checkpointing as ckpt
@@ -31,9 +31,14 @@ from samkit.training.trainer import Trainer
 log = logging.getLogger("samkit.training")
 
 
-def build_splits(cfg: TrainConfig):
-    """(train datasets, weights, val datasets): val from cfg.data.val, else held out of train."""
+def build_splits(cfg: TrainConfig, need_masks: bool = True):
+    """(train datasets, weights, val datasets): val from cfg.data.val, else held out of train.
+    need_masks=False (MAE pre-training) also accepts folders of plain images."""
     train, weights, val = [], [], []
+    for spec in list(cfg.data.train) + list(cfg.data.val):
+        if need_masks and build_format(spec) == "images":
+            raise InputError(f"{spec.path} holds images without masks: SAM training needs masks to prompt "
+                             "(a plain image folder is material for `samkit pretrain`)")
     for spec in cfg.data.train:
         ds = build_dataset(spec)
         if ds.issues:
