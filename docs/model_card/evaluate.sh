@@ -16,8 +16,9 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
 run() {  # run NAME ARGS...: one evaluation into $OUT/NAME (kept if already complete)
   local name=$1; shift
+  if [[ -n "${JOBS:-}" && " $JOBS " != *" $name "* ]]; then return; fi  # JOBS="a b": run only those
   if [[ -f "$OUT/$name/results.json" ]]; then echo "kept $OUT/$name"; return; fi
-  samkit eval "${MODELS[@]}" "${SPLIT[@]}" --out "$OUT/$name" "$@"
+  "${PYTHON:-python}" -m samkit eval "${MODELS[@]}" "${SPLIT[@]}" --out "$OUT/$name" "$@"
 }
 # Photos: the 40 held-out COCO photos, their 5 largest objects each (things)
 run coco_clicks --data "$DATA/coco" --protocol clicks --max-objects 5 --min-area 100

@@ -191,11 +191,15 @@ def load_checkpoint(path: str | os.PathLike, name: str | None = None) -> Sam:
     return model
 
 
+AMG_DEFAULTS_KEY = "samkit_amg_defaults"  # JSON {"pred_iou_thresh": .., "stability_score_thresh": ..}
+
+
 def _load_safetensors(path: Path, name: str | None) -> Sam:
     from safetensors.torch import load_file
 
+    meta: dict[str, str] = {}
     try:
-        cfg, _ = read_checkpoint_config(path)
+        cfg, meta = read_checkpoint_config(path)
     except CheckpointError:
         if name is None:
             raise
@@ -211,6 +215,11 @@ def _load_safetensors(path: Path, name: str | None) -> Sam:
     dtype_of = {k: v.dtype for k, v in model.state_dict().items()}
     state = {k: (v.to(dtype_of[k]) if k in dtype_of and v.is_floating_point() else v) for k, v in state.items()}
     load_state_dict_strict(model, state, str(path), cfg.name)
+    if AMG_DEFAULTS_KEY in meta:  # thresholds the model's trainer recommends for automatic masks
+        try:
+            model.amg_defaults = {k: float(v) for k, v in json.loads(meta[AMG_DEFAULTS_KEY]).items()}
+        except (ValueError, AttributeError) as e:
+            raise CheckpointError(f"{path}: unreadable {AMG_DEFAULTS_KEY} metadata ({e})") from None
     return model
 
 

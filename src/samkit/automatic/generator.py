@@ -47,14 +47,18 @@ class _Candidates:
     points_xy: torch.Tensor  # K x 2 float64, crop frame
 
 
+# segment_anything's thresholds, tuned for the official checkpoints' calibrated IoU predictions.
+SAM_AMG_DEFAULTS = {"pred_iou_thresh": 0.88, "stability_score_thresh": 0.95}
+
+
 class SamAutomaticMaskGenerator:
     def __init__(
         self,
         model,
         points_per_side: int | None = 32,
         points_per_batch: int = 64,
-        pred_iou_thresh: float = 0.88,
-        stability_score_thresh: float = 0.95,
+        pred_iou_thresh: float | None = None,
+        stability_score_thresh: float | None = None,
         stability_score_offset: float = 1.0,
         box_nms_thresh: float = 0.7,
         crop_n_layers: int = 0,
@@ -71,6 +75,8 @@ class SamAutomaticMaskGenerator:
             with point_grids (a list of N_i x 2 arrays in [0, 1], one per crop layer).
         points_per_batch: prompts decoded at once (memory ~ 4 MB per prompt for SAM at 1024).
         pred_iou_thresh / stability_score_thresh: keep masks above these (0 disables the filter).
+            None: the model's own recommendation when its checkpoint carries one (`model.amg_defaults`,
+            e.g. samkit's built-in model, whose predicted IoUs are low), else SAM's 0.88 / 0.95.
         stability_score_offset: logit offset of the stability score.
         box_nms_thresh / crop_nms_thresh: box-IoU thresholds of NMS within / across crops.
         crop_n_layers: extra crop layers; layer i has (2**i)**2 crops with
@@ -99,8 +105,10 @@ class SamAutomaticMaskGenerator:
 
         self.predictor = SamPredictor(model)
         self.points_per_batch = points_per_batch
-        self.pred_iou_thresh = pred_iou_thresh
-        self.stability_score_thresh = stability_score_thresh
+        recommended = {**SAM_AMG_DEFAULTS, **getattr(model, "amg_defaults", {})}
+        self.pred_iou_thresh = recommended["pred_iou_thresh"] if pred_iou_thresh is None else pred_iou_thresh
+        self.stability_score_thresh = (recommended["stability_score_thresh"] if stability_score_thresh is None
+                                       else stability_score_thresh)
         self.stability_score_offset = stability_score_offset
         self.box_nms_thresh = box_nms_thresh
         self.crop_n_layers = crop_n_layers

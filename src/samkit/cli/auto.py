@@ -33,6 +33,7 @@ def _generator_defaults() -> dict:
 
 
 def register(subparsers) -> None:
+    from samkit.automatic.generator import SAM_AMG_DEFAULTS
     from samkit.cli.model_args import add_model_args
 
     p = subparsers.add_parser("auto", help="segment everything in an image or a folder (automatic masks)",
@@ -50,8 +51,10 @@ def register(subparsers) -> None:
     g = p.add_argument_group("generator options (segment_anything's SamAutomaticMaskGenerator arguments)")
     defaults = _generator_defaults()
     for name, typ in GENERATOR_FLAGS:
+        shown = defaults[name] if defaults[name] is not None else "the model's recommendation, else SAM's " + \
+            str(SAM_AMG_DEFAULTS[name])
         g.add_argument("--" + name.replace("_", "-"), type=typ, default=defaults[name], metavar=typ.__name__.upper(),
-                       help=f"default {defaults[name]}")
+                       help=f"default {shown}")
     p.set_defaults(func=run)
 
 
