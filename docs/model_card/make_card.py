@@ -100,6 +100,22 @@ def ablation_plot(mae: Path, sam: Path, scratch: Path, out_png: Path) -> str:
             f"{sam_val[-1]['miou_5pt']:.3f}, scratch {scr_val[-1]['miou_5pt']:.3f}.")
 
 
+def ablation_table(sam: Path, scratch: Path) -> str:
+    """Held-out mIoU (training validator) of both arms at the same SAM-stage step."""
+    _, sam_val = read_metrics(sam / "metrics.jsonl")
+    _, scr_val = read_metrics(scratch / "metrics.jsonl")
+    by_step = {r["step"]: r for r in scr_val}
+    rows = ["| SAM-stage step | MAE then SAM: 1 pt / box / 5 pts | from scratch: 1 pt / box / 5 pts |",
+            "| --- | --- | --- |"]
+    fmt = lambda r: f"{r['miou_1pt']:.3f} / {r['miou_box']:.3f} / {r['miou_5pt']:.3f}" if r else "-"
+    for r in sam_val:
+        rows.append(f"| {r['step']} | {fmt(r)} | {fmt(by_step.get(r['step']))} |")
+    last = scr_val[-1]
+    if last["step"] not in {r["step"] for r in sam_val}:
+        rows.append(f"| {last['step']} (scratch's end: equal compute) | - | {fmt(last)} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("eval_dir", nargs="?", default="eval/model_card", type=Path)
@@ -115,7 +131,8 @@ def main() -> None:
     print(click_table(args.eval_dir), "\n")
     print(box_table(args.eval_dir), "\n")
     if all((p / "metrics.jsonl").is_file() for p in (args.mae, args.sam, args.scratch)):
-        print(ablation_plot(args.mae, args.sam, args.scratch, img / "model_card_ablation.png"))
+        print(ablation_plot(args.mae, args.sam, args.scratch, img / "model_card_ablation.png"), "\n")
+        print(ablation_table(args.sam, args.scratch))
 
 
 if __name__ == "__main__":
