@@ -47,6 +47,9 @@ def _other_format(data: Path, images: Optional[Path]) -> DatasetSource:
     except InputError as e:
         raise InputError(f"{data} is neither a COCO dataset (annotations/instances_*.json), a DAVIS folder "
                          f"(JPEGImages/ + Annotations/) nor a training dataset format: {e}") from None
+    if spec.format == "images":  # pictures without masks: nothing to measure against
+        raise InputError(f"{data} is neither a COCO dataset (annotations/instances_*.json), a DAVIS folder "
+                         "(JPEGImages/ + Annotations/) nor a training dataset with masks: it holds only images")
     if spec.format == "coco":
         ann = Path(spec.path)
         return DatasetSource("coco", ann.parent, ann, _coco_images_dir(ann, images))

@@ -76,7 +76,7 @@ class MaeImageDataset(Dataset):
                 continue
             rgb = (random_resized_crop(sample.image_rgb, self.img_size, rng) if self.augment
                    else center_square_crop(sample.image_rgb, self.img_size))
-            image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float()
+            image = torch.from_numpy(np.array(rgb)).permute(2, 0, 1).float()  # a writable copy
             return {"image": (image - self.mean) / self.std, "key": sample.key}
         raise SamkitError(f"{self.max_tries} consecutive images could not be read; last error: {last_error}")
 
