@@ -55,6 +55,20 @@ class StreamBatchSampler:
             p += self.global_batch
 
 
+def read_skipping_bad(base, index: int, max_tries: int):
+    """base[index], or the next readable item when it cannot be read (logged with the error), so one
+    corrupt file does not end a long run; raises after `max_tries` consecutive failures."""
+    last_error = None
+    for attempt in range(max_tries):
+        i = (index + attempt) % len(base)
+        try:
+            return base[i]
+        except (SamkitError, OSError, ValueError) as e:
+            log.warning("skipping unreadable training item %d: %s", i, e)
+            last_error = e
+    raise SamkitError(f"{max_tries} consecutive training items could not be read; last error: {last_error}")
+
+
 class ExampleDataset(Dataset):
     """Wraps a dataset of InstanceSample: item (index, seed) -> `prepare_example` output.
 
@@ -75,23 +89,14 @@ class ExampleDataset(Dataset):
     def __getitem__(self, item) -> dict:
         index, seed = item if isinstance(item, tuple) else (item, item)
         rng = np.random.default_rng(seed)
-        last_error = None
-        for attempt in range(self.max_tries):
-            i = (index + attempt) % len(self.base)
-            try:
-                sample = self.base[i]
-            except (SamkitError, OSError, ValueError) as e:
-                log.warning("skipping unreadable training item %d: %s", i, e)
-                last_error = e
-                continue
-            ex = prepare_example(sample, self.img_size, self.pixel_mean, self.pixel_std, rng, self.augment,
+        sample = read_skipping_bad(self.base, index, self.max_tries)
+        ex = prepare_example(sample, self.img_size, self.pixel_mean, self.pixel_std, rng, self.augment,
+                             self.max_masks, self.min_mask_area_px)
+        if len(ex["masks"]) == 0 and self.augment is not None:
+            # The crop missed every instance: retry the same image without augmentation.
+            ex = prepare_example(sample, self.img_size, self.pixel_mean, self.pixel_std, rng, None,
                                  self.max_masks, self.min_mask_area_px)
-            if len(ex["masks"]) == 0 and self.augment is not None:
-                # The crop missed every instance: retry the same image without augmentation.
-                ex = prepare_example(sample, self.img_size, self.pixel_mean, self.pixel_std, rng, None,
-                                     self.max_masks, self.min_mask_area_px)
-            return ex
-        raise SamkitError(f"{self.max_tries} consecutive training items could not be read; last error: {last_error}")
+        return ex
 
 
 @dataclass

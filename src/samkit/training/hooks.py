@@ -65,7 +65,30 @@ class MetricsHook(Hook):
                                 "elapsed_s": round(time.time() - t.start_time, 2), **t.last})
 
 
-class ValidationHook(Hook):
+class PeriodicHook(Hook):
+    """Runs `_run(trainer)` at step 0 of a fresh run, every `every` steps and at the end (once per
+    step). Subclasses: validation, MAE reconstruction pictures."""
+
+    every = 0
+    done_at: int | None = None
+
+    def _run(self, t: Trainer) -> None:
+        raise NotImplementedError
+
+    def before_train(self, t: Trainer) -> None:
+        if t.step == 0:
+            self._run(t)
+
+    def after_step(self, t: Trainer) -> None:
+        if self.every > 0 and t.step % self.every == 0:
+            self._run(t)
+
+    def after_train(self, t: Trainer) -> None:
+        if self.done_at != t.step:
+            self._run(t)
+
+
+class ValidationHook(PeriodicHook):
     """Interactive mIoU (1 point, box, N clicks) on the held-out split at step 0 of a fresh run,
     every `every` steps and at the end."""
 
@@ -89,18 +112,6 @@ class ValidationHook(Hook):
                        f"{self.clicks}pt {res[f'miou_{self.clicks}pt']:.3f}  ({res['num_masks']} masks)")
         self.done_at = t.step
         barrier(t.dist)
-
-    def before_train(self, t: Trainer) -> None:
-        if t.step == 0:
-            self._run(t)
-
-    def after_step(self, t: Trainer) -> None:
-        if self.every > 0 and t.step % self.every == 0:
-            self._run(t)
-
-    def after_train(self, t: Trainer) -> None:
-        if self.done_at != t.step:
-            self._run(t)
 
 
 class CheckpointHook(Hook):

@@ -7,7 +7,6 @@ same crops as an uninterrupted one.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,9 +14,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from samkit.errors import SamkitError
+from samkit.data.loading import read_skipping_bad
 
-log = logging.getLogger("samkit.data")
 
 
 def random_resized_crop(image_rgb: np.ndarray, size_px: int, rng: np.random.Generator,
@@ -65,20 +63,11 @@ class MaeImageDataset(Dataset):
     def __getitem__(self, item) -> dict:
         index, seed = item if isinstance(item, tuple) else (item, item)
         rng = np.random.default_rng(seed)
-        last_error = None
-        for attempt in range(self.max_tries):
-            i = (index + attempt) % len(self.base)
-            try:
-                sample = self.base[i]
-            except (SamkitError, OSError, ValueError) as e:
-                log.warning("skipping unreadable pre-training image %d: %s", i, e)
-                last_error = e
-                continue
-            rgb = (random_resized_crop(sample.image_rgb, self.img_size, rng) if self.augment
-                   else center_square_crop(sample.image_rgb, self.img_size))
-            image = torch.from_numpy(np.array(rgb)).permute(2, 0, 1).float()  # a writable copy
-            return {"image": (image - self.mean) / self.std, "key": sample.key}
-        raise SamkitError(f"{self.max_tries} consecutive images could not be read; last error: {last_error}")
+        sample = read_skipping_bad(self.base, index, self.max_tries)
+        rgb = (random_resized_crop(sample.image_rgb, self.img_size, rng) if self.augment
+               else center_square_crop(sample.image_rgb, self.img_size))
+        image = torch.from_numpy(np.array(rgb)).permute(2, 0, 1).float()  # a writable copy
+        return {"image": (image - self.mean) / self.std, "key": sample.key}
 
 
 @dataclass

@@ -15,8 +15,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from samkit.training.distributed import barrier
-from samkit.training.hooks import MetricsFile
-from samkit.training.trainer import Hook, Trainer
+from samkit.training.hooks import MetricsFile, PeriodicHook
+from samkit.training.trainer import Trainer
 
 VAL_SEED = 1234  # masks drawn for validation; fixed so every validation sees the same ones
 
@@ -40,7 +40,7 @@ def picture_grid(original: np.ndarray, masked: np.ndarray, recon: np.ndarray, pa
     return rows.reshape(b * s, rows.shape[2], 3)
 
 
-class ReconstructionHook(Hook):
+class ReconstructionHook(PeriodicHook):
     """At step 0 of a fresh run, every `every` steps and at the end: held-out loss into the metrics
     file and `<run_dir>/reconstructions/step_XXXXXX.png`. val_images: V x 3 x S x S normalised."""
 
@@ -79,18 +79,6 @@ class ReconstructionHook(Hook):
             tqdm.write(f"[val step {t.step}] masked-patch loss {val_loss:.4f} ({len(self.val_images)} held-out images)")
         self.done_at = t.step
         barrier(t.dist)
-
-    def before_train(self, t: Trainer) -> None:
-        if t.step == 0:
-            self._run(t)
-
-    def after_step(self, t: Trainer) -> None:
-        if self.every > 0 and t.step % self.every == 0:
-            self._run(t)
-
-    def after_train(self, t: Trainer) -> None:
-        if self.done_at != t.step:
-            self._run(t)
 
 
 def load_pretraining_checkpoint(checkpoint_dir: str | Path):

@@ -19,7 +19,7 @@ from samkit.data.loading import StreamBatchSampler
 from samkit.data.mixture import WeightedMixture
 from samkit.errors import CheckpointError
 from samkit.training import checkpointing as ckpt
-from samkit.training.distributed import DistInfo, init_distributed, shutdown
+from samkit.training.distributed import DistInfo
 from samkit.training.hooks import CheckpointHook, MetricsFile, MetricsHook, ProgressHook, TimeLimitHook
 from samkit.training.mae import MaskedAutoencoder
 from samkit.training.mae_data import MaeImageDataset, collate_images
@@ -27,7 +27,9 @@ from samkit.training.mae_pictures import ReconstructionHook
 from samkit.training.pretrain_config import PretrainConfig
 from samkit.training.schedule import WarmupDecay, build_scheduler
 from samkit.training.scratch_init import init_for_scratch_training
-from samkit.training.session import build_optimizer, build_splits, check_fresh_or_resume, restore_state
+from samkit.training.session import (
+    build_optimizer, build_splits, check_fresh_or_resume, restore_state, run_in_process_group,
+)
 from samkit.training.trainer import Trainer
 
 log = logging.getLogger("samkit.training")
@@ -56,14 +58,7 @@ def val_images(val_sets, sam_cfg) -> torch.Tensor | None:
 
 def run_pretraining(cfg: PretrainConfig, resume: str | None = None, hooks: list | None = None) -> dict:
     """Pre-train (or resume) per cfg. Returns {"step", "checkpoint", "val": [val records], "trainer"}."""
-    cfg.validate()
-    if cfg.run.threads > 0:
-        torch.set_num_threads(cfg.run.threads)
-    info, device = init_distributed(cfg.run.device)
-    try:
-        return _run(cfg, resume, info, device, hooks or [])
-    finally:
-        shutdown(info)
+    return run_in_process_group(_run, cfg, resume, hooks)
 
 
 def _run(cfg: PretrainConfig, resume: str | None, info: DistInfo, device: torch.device, extra_hooks: list) -> dict:

@@ -124,17 +124,23 @@ def restore_state(optimizer, scheduler, state: dict | None) -> tuple[int, int]:
     return int(state["step"]), int(state["position"])
 
 
-def run_training(cfg: TrainConfig, resume: str | None = None, hooks: list | None = None) -> dict:
-    """Train (or resume) per cfg. `hooks`: extra Hooks run after the built-in ones (before the
-    checkpoint hook). Returns {"step", "checkpoint", "val": [val records], "trainer"}."""
+def run_in_process_group(run, cfg, resume: str | None, hooks: list | None) -> dict:
+    """Validate cfg, set the thread count, join torchrun's process group (if any), call
+    run(cfg, resume, info, device, hooks) and always leave the group again."""
     cfg.validate()
     if cfg.run.threads > 0:
         torch.set_num_threads(cfg.run.threads)
     info, device = init_distributed(cfg.run.device)
     try:
-        return _run(cfg, resume, info, device, hooks or [])
+        return run(cfg, resume, info, device, hooks or [])
     finally:
         shutdown(info)
+
+
+def run_training(cfg: TrainConfig, resume: str | None = None, hooks: list | None = None) -> dict:
+    """Train (or resume) per cfg. `hooks`: extra Hooks run after the built-in ones (before the
+    checkpoint hook). Returns {"step", "checkpoint", "val": [val records], "trainer"}."""
+    return run_in_process_group(_run, cfg, resume, hooks)
 
 
 def _run(cfg: TrainConfig, resume: str | None, info: DistInfo, device: torch.device, extra_hooks: list) -> dict:
