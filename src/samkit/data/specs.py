@@ -106,14 +106,6 @@ def _expand(p: str) -> str:
     return os.path.expanduser(os.path.expandvars(p)) if p else p
 
 
-def build_format(spec: DatasetSpec) -> str:
-    """The format `build_dataset` will read `spec` as (detected when "auto")."""
-    if spec.format != "auto":
-        return spec.format
-    return detect_format(replace(spec, path=_expand(spec.path), images=_expand(spec.images),
-                                 labels=_expand(spec.labels))).format
-
-
 def build_dataset(spec: DatasetSpec) -> RecordDataset:
     """DatasetSpec -> a RecordDataset of InstanceSample (annotations parsed and validated now).
 

@@ -152,16 +152,21 @@ class MaskedAutoencoder(nn.Module):
         std = (target.var(dim=-1, keepdim=True) + 1e-6).sqrt()
         return (target - mean) / std, mean, std
 
-    def forward(self, images: torch.Tensor, seed: int):
+    def _masked_prediction(self, images: torch.Tensor, seed: int):
+        """One MAE pass: (pred B x N x P float, target B x N x P, patch mean, patch std, masked B x N)."""
         b, _, s, _ = images.shape
         if s != self.sam.config.img_size or images.shape[-2] != s:
             raise InputError(f"MAE images must be {self.sam.config.img_size} px squares, got {tuple(images.shape)}")
         gen = torch.Generator(device=images.device).manual_seed(int(seed))
         n = (s // self.patch) ** 2
         keep, masked = random_keep(b, n, self.cfg.mask_ratio, gen, images.device)
-        pred = self.decode(self.encode_visible(images, keep), keep, n)
-        target, _, _ = self.targets(images)
-        per_patch = ((pred.float() - target) ** 2).mean(dim=-1)  # B x N
+        pred = self.decode(self.encode_visible(images, keep), keep, n).float()
+        target, mean, std = self.targets(images)
+        return pred, target, mean, std, masked
+
+    def forward(self, images: torch.Tensor, seed: int):
+        pred, target, _, _, masked = self._masked_prediction(images, seed)
+        per_patch = ((pred - target) ** 2).mean(dim=-1)  # B x N
         loss = (per_patch * masked).sum() / masked.sum()
         visible_mse = (per_patch.detach() * ~masked).sum() / (~masked).sum()  # a diagnostic: not trained on
         return loss, {"loss": float(loss.detach()), "visible_mse": float(visible_mse)}
@@ -169,12 +174,8 @@ class MaskedAutoencoder(nn.Module):
     @torch.no_grad()
     def reconstruct(self, images: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor, float]:
         """For pictures: (reconstruction B x 3 x S x S in the input's normalised pixel space, with the
-        visible patches pasted back, masked B x N bool, masked-patch loss)."""
-        gen = torch.Generator(device=images.device).manual_seed(int(seed))
-        n = (images.shape[-1] // self.patch) ** 2
-        keep, masked = random_keep(len(images), n, self.cfg.mask_ratio, gen, images.device)
-        pred = self.decode(self.encode_visible(images, keep), keep, n).float()
-        target, mean, std = self.targets(images)
+        visible patches pasted back, masked B x N bool, masked-patch loss as in forward)."""
+        pred, target, mean, std, masked = self._masked_prediction(images, seed)
         loss = float((((pred - target) ** 2).mean(-1) * masked).sum() / masked.sum())
         pixels = torch.where(masked[..., None], pred * std + mean, patchify(images, self.patch))
         return unpatchify(pixels, self.patch), masked, loss

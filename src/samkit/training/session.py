@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from samkit.build import build_sam, load_checkpoint
 from samkit.data.loading import ExampleDataset, StreamBatchSampler, collate_examples
 from samkit.data.mixture import WeightedMixture
-from samkit.data.specs import build_dataset, build_format
+from samkit.data.specs import build_dataset
 from samkit.data.transforms import prepare_example
 from samkit.errors import CheckpointError, InputError
 from samkit.training import checkpointing as ckpt
@@ -35,12 +35,16 @@ def build_splits(cfg: TrainConfig, need_masks: bool = True):
     """(train datasets, weights, val datasets): val from cfg.data.val, else held out of train.
     need_masks=False (MAE pre-training) also accepts folders of plain images."""
     train, weights, val = [], [], []
-    for spec in list(cfg.data.train) + list(cfg.data.val):
-        if need_masks and build_format(spec) == "images":
+
+    def build(spec):
+        ds = build_dataset(spec)
+        if need_masks and not getattr(ds, "has_masks", True):
             raise InputError(f"{spec.path} holds images without masks: SAM training needs masks to prompt "
                              "(a plain image folder is material for `samkit pretrain`)")
+        return ds
+
     for spec in cfg.data.train:
-        ds = build_dataset(spec)
+        ds = build(spec)
         if ds.issues:
             log.warning("%s: %d malformed annotations skipped (see dataset.issues)", ds.name, len(ds.issues))
         if not cfg.data.val and cfg.data.val_fraction > 0:
@@ -50,7 +54,7 @@ def build_splits(cfg: TrainConfig, need_masks: bool = True):
             raise InputError(f"training source {spec.path} has no image with a usable mask")
         train.append(ds)
         weights.append(spec.weight)
-    val.extend(build_dataset(spec) for spec in cfg.data.val)
+    val.extend(build(spec) for spec in cfg.data.val)
     return train, weights, [v for v in val if len(v)]
 
 
