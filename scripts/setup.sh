@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 python -m pip install -q --upgrade pip
 python -m pip install -q torch==2.13.0
 python -m pip install -q -e ".[onnx,serve,train,eval,amg,dev]"
+# The SAM 2 reference for the parity tests (test-only): PyPI sam2 1.1.0 is an sdist whose build asks
+# for torch and whose install asks for torchvision, so it goes in without dependencies (hydra-core
+# and iopath come with the dev extra), without build isolation (that would fetch a CUDA torch) and
+# without its CUDA extension.
+SAM2_BUILD_CUDA=0 python -m pip install -q --no-deps --no-build-isolation "sam2==1.1.0"
 
 # The browser annotator: Debian's Chromium for the real-browser tests (never `playwright install`,
 # which downloads its own browser), then the web bundle built into src/samkit/serve/static/.

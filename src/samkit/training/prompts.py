@@ -4,7 +4,7 @@ Frames: points and boxes are (x, y) in the model-input frame (img_size pixels, i
 centre, as `SamPredictor.predict_torch` takes them). Low-res grids (the decoder's 4h x 4w logits)
 cover the same frame with cells of `img_size / low_res` pixels.
 
-Rules implemented here (each has a unit test in tests/training/test_prompts.py):
+Rules implemented here (each has a unit test in tests/training_suite/test_prompts.py):
 1. The first prompt is, with equal probability, a foreground point sampled uniformly inside the
    GT mask, or the GT box with noise (std 10% of the box side, clipped to 20 px in a 1024 input).
 2. Each following point is sampled uniformly from the error region between the previous prediction

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from training.toy_training import fast_config_dict, write_toy_dataset
+from training_suite.toy_training import fast_config_dict, write_toy_dataset
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import socket
 import torch
 import torch.multiprocessing as mp
 
-from training.toy_training import ddp_worker, fast_config_dict, write_toy_dataset
+from training_suite.toy_training import ddp_worker, fast_config_dict, write_toy_dataset
 
 
 def _free_port() -> int:
