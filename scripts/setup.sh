@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install -q --upgrade pip
 python -m pip install -q torch==2.13.0
-python -m pip install -q -e ".[onnx,serve,train,eval,amg,dev]"
+python -m pip install -q -e ".[onnx,serve,train,eval,amg,video,dev]"
 # The SAM 2 reference for the parity tests (test-only): PyPI sam2 1.1.0 is an sdist whose build asks
 # for torch and whose install asks for torchvision, so it goes in without dependencies (hydra-core
 # and iopath come with the dev extra), without build isolation (that would fetch a CUDA torch) and

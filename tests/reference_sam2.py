@@ -90,3 +90,44 @@ def build_reference_sam2(config_file: str = "configs/sam2.1/sam2.1_hiera_t.yaml"
     torch.manual_seed(seed)
     return build_sam2(config_file, ckpt_path=None, device="cpu", mode="eval",
                       hydra_overrides_extra=list(hydra_overrides_extra), apply_postprocessing=False)
+
+
+def reference_sam2_overrides(preset_or_config) -> tuple[str, list[str]]:
+    """(config_file, hydra_overrides_extra) that make the reference build exactly this Sam2Config."""
+    from samkit.config_sam2 import Sam2Config, get_sam2_preset
+    from samkit.config_sam2_hydra import REFERENCE_BASE_CONFIG, to_hydra_overrides
+
+    cfg = preset_or_config if isinstance(preset_or_config, Sam2Config) else get_sam2_preset(preset_or_config)
+    return REFERENCE_BASE_CONFIG, to_hydra_overrides(cfg)
+
+
+def _plain_pooling_sizes(model: nn.Module) -> None:
+    """hydra hands list overrides to the reference as ListConfig; nn.MaxPool2d (Hiera's q_stride,
+    when a config changes it) needs tuples at forward time."""
+    from omegaconf import ListConfig
+
+    for mod in model.modules():
+        if isinstance(mod, nn.MaxPool2d):
+            for name, value in list(vars(mod).items()):
+                if isinstance(value, ListConfig):
+                    setattr(mod, name, tuple(value))
+
+
+def twin_sam2_models(preset_or_config="sam2_test_tiny", seed: int = 0):
+    """(reference SAM2Base, samkit SAM2Base) with identical random weights, both CPU, eval, fp32.
+
+    preset_or_config: a SAM 2 preset name (e.g. "sam2_test_tiny", "sam2.1_hiera_t") or a Sam2Config.
+    The reference is built from hydra overrides that reproduce the config exactly (so decoder
+    post-processing is on only when the config says so: pass cfg.with_eval_postprocessing() for
+    build_sam2's eval-time behaviour); its state dict is then loaded strictly into samkit's model.
+    """
+    from samkit.build_sam2 import build_sam2_model
+    from samkit.config_sam2 import Sam2Config, get_sam2_preset
+
+    cfg = preset_or_config if isinstance(preset_or_config, Sam2Config) else get_sam2_preset(preset_or_config)
+    config_file, overrides = reference_sam2_overrides(cfg)
+    ref = build_reference_sam2(config_file, overrides, seed=seed)
+    _plain_pooling_sizes(ref)
+    ours = build_sam2_model(cfg)
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    return ref.eval(), ours.eval()

@@ -1,5 +1,5 @@
-"""Imports flow one way (DESIGN.md): modeling -> inference -> automatic -> engine; modeling + data ->
-training; modeling -> export; inference + export -> serve; everything -> cli. Importing samkit does no work."""
+"""Imports flow one way (DESIGN.md): modeling -> inference -> automatic -> engine; inference -> video;
+modeling + data -> training; modeling -> export; inference + export -> serve; everything -> cli. Importing samkit does no work."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ FORBIDDEN = {
     "evaluation": {"training", "serve", "engine", "cli"},
     "serve": {"training", "evaluation", "engine", "cli"},
     "engine": {"cli", "serve"},
+    "video": {"automatic", "data", "training", "evaluation", "export", "serve", "engine", "cli"},
 }
 
 

@@ -5,6 +5,8 @@ Two checkpoint formats are read:
   strict key check; the preset is inferred from the tensor shapes when not given;
 - samkit's own: one .safetensors file whose metadata holds the SamConfig JSON that built it, so the
   checkpoint rebuilds its own model (`save_checkpoint` / `load_checkpoint`).
+SAM 2 names, configs and checkpoints (official `{"model": ...}` .pt files, samkit's "samkit.sam2.v1"
+safetensors) are recognised here and handed to samkit.build_sam2, so `load_model` takes either family.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import torch
 
 from samkit.config import PRESETS, SamConfig, get_preset
+from samkit.config_sam2 import Sam2Config, is_sam2_name
 from samkit.errors import CheckpointError
 from samkit.modeling.image_encoder import ImageEncoderViT
 from samkit.modeling.mask_decoder import MaskDecoder
@@ -30,8 +33,15 @@ SAFETENSORS_FORMAT = "samkit.sam.v1"
 
 
 def build_sam(config: SamConfig | str) -> Sam:
-    """A Sam with freshly initialised weights, in eval mode, on the CPU, fp32."""
+    """A Sam with freshly initialised weights, in eval mode, on the CPU, fp32.
+
+    A SAM 2 preset name or Sam2Config gives a SAM2Base (samkit.build_sam2.build_sam2_model).
+    """
     cfg = get_preset(config) if isinstance(config, str) else config
+    if isinstance(cfg, Sam2Config):
+        from samkit.build_sam2 import build_sam2_model
+
+        return build_sam2_model(cfg).eval()
     enc = cfg.encoder
     if enc.kind == "vit":
         image_encoder = ImageEncoderViT(enc)
@@ -105,6 +115,9 @@ def load_state_dict_strict(model: Sam, state: dict[str, torch.Tensor], source: s
     if missing or unexpected or wrong_shape:
         guess = _guess_preset(state)
         hint = f"; it looks like {guess}, you asked for {preset}" if guess and guess != preset else ""
+        sam2 = _describe_if_sam2(state)
+        if sam2:
+            hint = f"; it is {sam2}, not a SAM 1 one"
         parts = []
         if missing:
             parts.append(f"{len(missing)} missing keys (e.g. {missing[0]})")
@@ -118,6 +131,21 @@ def load_state_dict_strict(model: Sam, state: dict[str, torch.Tensor], source: s
     model.load_state_dict(state, strict=True)
 
 
+def _describe_if_sam2(state: dict[str, torch.Tensor]) -> str | None:
+    from samkit.checkpoint_sam2 import checkpoint_family, describe_state_dict
+
+    return describe_state_dict(state) if checkpoint_family(state) == "sam2" else None
+
+
+def _load_sam2_state(state: dict[str, torch.Tensor], path: Path, name: str | None):
+    """An official SAM 2 state dict found where any checkpoint is accepted."""
+    from samkit.build_sam2 import sam2_from_state_dict
+
+    if name is not None and not is_sam2_name(name):
+        raise CheckpointError(f"{path} is {_describe_if_sam2(state)}, you asked for the SAM 1 preset {name}")
+    return sam2_from_state_dict(state, str(path), name)
+
+
 # ---------------------------------------------------------------------------------------------
 # samkit's own format
 
@@ -126,12 +154,14 @@ def save_checkpoint(model: Sam, path: str | os.PathLike, metadata: dict[str, str
                     dtype: torch.dtype | None = None) -> Path:
     """Write weights + config to one .safetensors file, atomically (temp file, then rename).
 
+    Works for Sam and SAM2Base alike (the format key says which: samkit.sam.v1 / samkit.sam2.v1).
+
     dtype: optionally store weights in another float dtype (e.g. torch.float16 to halve the size).
     """
     from safetensors.torch import save_file
 
     if model.config is None:
-        raise ValueError("model has no config; build it with samkit.build_sam or load_model")
+        raise ValueError("model has no config; build it with samkit.build_sam, build_sam2 or load_model")
     path = Path(path)
     tensors = {}
     for k, v in model.state_dict().items():
@@ -139,7 +169,10 @@ def save_checkpoint(model: Sam, path: str | os.PathLike, metadata: dict[str, str
         if dtype is not None and v.is_floating_point():
             v = v.to(dtype)
         tensors[k] = v.contiguous()
-    meta = {SAFETENSORS_FORMAT_KEY: SAFETENSORS_FORMAT, SAFETENSORS_CONFIG_KEY: model.config.to_json()}
+    fmt = SAFETENSORS_FORMAT
+    if isinstance(model.config, Sam2Config):
+        from samkit.checkpoint_sam2 import SAFETENSORS_FORMAT_SAM2 as fmt
+    meta = {SAFETENSORS_FORMAT_KEY: fmt, SAFETENSORS_CONFIG_KEY: model.config.to_json()}
     meta.update(metadata or {})
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -148,8 +181,9 @@ def save_checkpoint(model: Sam, path: str | os.PathLike, metadata: dict[str, str
     return path
 
 
-def read_checkpoint_config(path: str | os.PathLike) -> tuple[SamConfig, dict[str, str]]:
-    """The SamConfig and metadata stored in a samkit .safetensors checkpoint (weights not read)."""
+def read_checkpoint_config(path: str | os.PathLike) -> tuple[SamConfig | Sam2Config, dict[str, str]]:
+    """The SamConfig (Sam2Config for SAM 2) and metadata in a samkit .safetensors checkpoint (weights
+    not read)."""
     from safetensors import safe_open
 
     path = Path(path)
@@ -161,6 +195,10 @@ def read_checkpoint_config(path: str | os.PathLike) -> tuple[SamConfig, dict[str
     if SAFETENSORS_CONFIG_KEY not in meta:
         raise CheckpointError(f"{path}: safetensors file without a samkit config (metadata keys: "
                               f"{sorted(meta)}); pass --model to say which preset it is")
+    from samkit.checkpoint_sam2 import SAFETENSORS_FORMAT_SAM2, read_sam2_safetensors_config
+
+    if meta.get(SAFETENSORS_FORMAT_KEY) == SAFETENSORS_FORMAT_SAM2:
+        return read_sam2_safetensors_config(meta, path), meta
     try:
         return SamConfig.from_json(meta[SAFETENSORS_CONFIG_KEY]), meta
     except (ValueError, KeyError, TypeError, json.JSONDecodeError) as e:
@@ -171,6 +209,7 @@ def load_checkpoint(path: str | os.PathLike, name: str | None = None) -> Sam:
     """Build and load any checkpoint: samkit .safetensors (self-describing) or an official state dict.
 
     name: the preset to expect. Required for nothing; checked against the file when given.
+    SAM 2 files (and SAM 2 names with a bare safetensors state dict) give a SAM2Base in eval mode.
     """
     path = Path(path)
     if not path.exists():
@@ -182,6 +221,8 @@ def load_checkpoint(path: str | os.PathLike, name: str | None = None) -> Sam:
     if path.suffix == ".safetensors" or (len(head) >= 9 and head[8:9] == b"{"):
         return _load_safetensors(path, name)
     state = _read_torch_state_dict(path)
+    if _describe_if_sam2(state) is not None or (name is not None and is_sam2_name(name)):
+        return _load_sam2_state(state, path, name).eval()
     preset = name or _guess_preset(state)
     if preset is None:
         raise CheckpointError(f"{path}: cannot tell which preset this state dict is; pass --model "
@@ -197,6 +238,7 @@ AMG_DEFAULTS_KEY = "samkit_amg_defaults"  # JSON {"pred_iou_thresh": .., "stabil
 def _load_safetensors(path: Path, name: str | None) -> Sam:
     from safetensors.torch import load_file
 
+
     meta: dict[str, str] = {}
     try:
         cfg, meta = read_checkpoint_config(path)
@@ -204,7 +246,15 @@ def _load_safetensors(path: Path, name: str | None) -> Sam:
         if name is None:
             raise
         cfg = get_preset(name)  # a bare safetensors state dict plus an explicit preset
-    else:
+    if isinstance(cfg, Sam2Config) or (name is not None and is_sam2_name(name)):
+        if not isinstance(cfg, Sam2Config):
+            raise CheckpointError(f"{path} holds a SAM 1 model ({cfg.name}), you asked for the SAM 2 preset {name}")
+        if name is not None and not is_sam2_name(name):
+            raise CheckpointError(f"{path} holds a SAM 2 model ({cfg.name}), you asked for the SAM 1 preset {name}")
+        from samkit.build_sam2 import load_sam2_checkpoint
+
+        return load_sam2_checkpoint(path, name).eval()
+    if meta:
         if name is not None and get_preset(name) != cfg and cfg.name != name:
             raise CheckpointError(f"{path} holds a {cfg.name} model, you asked for {name}")
     model = build_sam(cfg)
@@ -270,9 +320,11 @@ def load_model(name: str | None = None, checkpoint: str | os.PathLike | None = N
                device: str | torch.device | None = None, dtype: str | torch.dtype | None = None) -> Sam:
     """A ready model in eval mode on `device`, with the image encoder computing in `dtype`.
 
-    name: a preset ("vit_b", "vit_l", "vit_h", "vit_t", "tiny"...). checkpoint: an official .pth/.pt or
-    a samkit .safetensors. With a checkpoint only, the preset is read from it; with a name only, the
-    weights are random (useful for tests and benchmarks).
+    name: a preset ("vit_b", "vit_l", "vit_h", "vit_t", "tiny"...; SAM 2: "sam2.1_hiera_t", ...,
+    "sam2_test_tiny"). checkpoint: an official .pth/.pt (SAM 1 or SAM 2) or a samkit .safetensors.
+    With a checkpoint only, the preset is read from it; with a name only, the weights are random
+    (useful for tests and benchmarks). SAM 2 gives a samkit SAM2Base, SAM 1 a Sam; a SAM 2 model gets
+    the reference build_sam2's eval-time decoder fallback (apply_postprocessing=True), whatever the file.
     """
     if checkpoint is not None:
         model = load_checkpoint(checkpoint, name)
@@ -282,6 +334,10 @@ def load_model(name: str | None = None, checkpoint: str | os.PathLike | None = N
         from samkit.default_model import load_default_model
 
         model = load_default_model()
+    if isinstance(model.config, Sam2Config):  # ready for inference, as sam2's build_sam2 makes it
+        from samkit.build_sam2 import set_eval_postprocessing
+
+        set_eval_postprocessing(model)
     dev = resolve_device(device)
     model.encoder_dtype = resolve_dtype(dtype, dev)
     return model.to(dev).eval()

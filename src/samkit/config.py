@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+from samkit.config_sam2 import SAM2_PRESETS, Sam2Config, resolve_sam2_name
+
 PIXEL_MEAN_RGB = (123.675, 116.28, 103.53)
 PIXEL_STD_RGB = (58.395, 57.12, 57.375)
 
@@ -206,10 +208,16 @@ PRESETS: dict[str, SamConfig] = {
 PRESET_ALIASES: dict[str, str] = {"default": "vit_h"}
 
 
-def get_preset(name: str) -> SamConfig:
+def get_preset(name: str) -> SamConfig | Sam2Config:
+    """The config of a preset: a SamConfig, or a Sam2Config for SAM 2 names (samkit.config_sam2:
+    "sam2.1_hiera_t", "configs/sam2.1/sam2.1_hiera_t.yaml", "facebook/sam2.1-hiera-tiny", ...)."""
     from samkit.errors import InputError
 
     key = PRESET_ALIASES.get(name, name)
-    if key not in PRESETS:
-        raise InputError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
-    return PRESETS[key]
+    if key in PRESETS:
+        return PRESETS[key]
+    sam2_key = resolve_sam2_name(name)
+    if sam2_key is not None:
+        return SAM2_PRESETS[sam2_key]
+    raise InputError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)} or, for SAM 2, "
+                     f"{sorted(SAM2_PRESETS)}")

@@ -5,12 +5,12 @@
  */
 import { api, type Annotation, type ImageRecord, type ModelInfo } from "./api";
 import { modelScale, outputHw, type Hw } from "./coords";
-import type { DecodeResult, SamDecoder } from "./decoder";
+import type { DecodeResult, PromptDecoder } from "./decoder";
 import { renderObjectList } from "./objects";
 import { EMPTY_PROMPT, isAmbiguous, isEmpty, PromptHistory, withBox, withPoint, type BoxPrompt, type PromptState } from "./prompts";
 import { renderMaskChoices } from "./choices";
 import { HoverPreview } from "./hover";
-import { upscaleLogits } from "./upscale";
+import { upscaleLogits, upscaleLogitsWholeImage } from "./upscale";
 import { SaveQueue } from "./savequeue";
 import { binaryCanvas, CURRENT_MASK_RGB, logitsCanvas, objectColor, type Rgb, Stage } from "./render";
 import { decodeRle, encodeRle, maskAreaBbox } from "./rle";
@@ -60,7 +60,7 @@ export class Annotator {
 
   constructor(
     private readonly model: ModelInfo,
-    private readonly decoder: SamDecoder,
+    private readonly decoder: PromptDecoder,
     private readonly stage: Stage,
     private readonly ui: AnnotatorUi,
     private readonly stats: SamkitStats,
@@ -105,7 +105,9 @@ export class Annotator {
     const sample: DecodeSample = { kind, ms: result.ms, points, lowHw: result.lowHw };
     this.stats.decodes.push(sample);
     this.samples.set(result, sample);
-    this.ui.latency.textContent = `decode ${result.ms.toFixed(1)} ms · ${this.stats.threads} thread${this.stats.threads > 1 ? "s" : ""}`;
+    this.ui.latency.textContent = this.decoder.info.where === "server"
+      ? `decode ${result.ms.toFixed(1)} ms · on the server`
+      : `decode ${result.ms.toFixed(1)} ms · ${this.stats.threads} thread${this.stats.threads > 1 ? "s" : ""}`;
     return result;
   }
 
@@ -385,6 +387,9 @@ export class Annotator {
 
   /** Mask `index` of a decode as logits of size outHw (the model's postprocessing, for one mask). */
   private upscale(result: DecodeResult, index: number, outHw: Hw): Float32Array {
+    if (this.model.low_res_frame === "whole-image") {
+      return upscaleLogitsWholeImage(result.lowRes, index, result.lowHw, this.origHw, outHw); // SAM 2
+    }
     return upscaleLogits(result.lowRes, index, result.lowHw, this.model.img_size, this.origHw, outHw);
   }
 }

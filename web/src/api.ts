@@ -2,6 +2,7 @@
  * Typed client for `samkit serve` (the HTTP contract in notes/web-api.md). Every call throws an
  * `ApiError` carrying the server's `detail` message so the page can show what went wrong.
  */
+import { float16BytesToFloat32 } from "./float16";
 import type { CocoRle } from "./rle";
 
 export interface ModelInfo {
@@ -11,6 +12,34 @@ export interface ModelInfo {
   low_res_hw: [number, number];
   mask_threshold: number;
   decoder_url: string;
+  /** Absent on servers older than SAM 2 support: treat as "sam1" / "browser-onnx" / "longest-side-padded". */
+  family?: "sam1" | "sam2";
+  /** browser-onnx: run decoder_url in the page on the fetched embedding; server: POST prompts to decode_url. */
+  decoder_mode?: "browser-onnx" | "server";
+  /** Template with "{id}" for the image id. */
+  decode_url?: string;
+  /** What the low-res logits cover: the padded longest-side-resized image (SAM 1) or the whole image (SAM 2). */
+  low_res_frame?: "longest-side-padded" | "whole-image";
+}
+
+/** A prompt for the server's decoder, in image pixels (the body of POST /api/images/{id}/decode). */
+export interface DecodeRequest {
+  points: [number, number][];
+  labels: number[];
+  box: [number, number, number, number] | null;
+  multimask_output: boolean;
+  mask_input_id?: string | null;
+  mask_index?: number;
+}
+
+/** What the server's decoder returned: K x h x w low-res logits and K predicted IoUs. */
+export interface ServerDecodeResult {
+  lowRes: Float32Array;
+  shape: [number, number, number];
+  iou: Float32Array;
+  maskId: string | null;
+  /** Decoder time on the server (X-Decode-Ms). */
+  serverMs: number;
 }
 
 export interface ImageRecord {
@@ -94,6 +123,27 @@ export const api = {
     const header = r.headers.get("X-Embedding-Shape");
     const shape = header ? header.split(",").map((s) => parseInt(s.trim(), 10)) : [];
     return { bytes: await r.arrayBuffer(), shape };
+  },
+
+  /** Decode a prompt on the server (SAM 2); `template` is ModelInfo.decode_url. */
+  async decode(template: string, id: string, body: DecodeRequest): Promise<ServerDecodeResult> {
+    const r = await fetch(url(template.replace("{id}", encodeURIComponent(id))), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    await check(r, "decoding on the server");
+    const shape = (r.headers.get("X-Mask-Shape") ?? "").split(",").map((v) => parseInt(v.trim(), 10));
+    if (shape.length !== 3 || shape.some((v) => !Number.isFinite(v))) throw new Error("the server's decode has no X-Mask-Shape");
+    const iou = Float32Array.from((r.headers.get("X-Iou-Predictions") ?? "").split(",").map(Number));
+    const lowRes = float16BytesToFloat32(await r.arrayBuffer());
+    return {
+      lowRes,
+      shape: shape as [number, number, number],
+      iou,
+      maskId: r.headers.get("X-Mask-Id"),
+      serverMs: Number(r.headers.get("X-Decode-Ms") ?? NaN),
+    };
   },
 
   annotations: (id: string) =>

@@ -30,6 +30,19 @@ export interface DecoderInfo {
   threads: number;
   crossOriginIsolated: boolean;
   loadMs: number;
+  /** Where decoding runs, for the latency line: absent = in the page (onnxruntime-web). */
+  where?: "server";
+}
+
+/**
+ * What the annotator needs from a decoder: SamDecoder (SAM 1, in the page) or ServerDecoder (SAM 2,
+ * serverdecoder.ts). Both return the ONNX model's layout (mask 0 single, 1..3 the ambiguity-aware ones).
+ */
+export interface PromptDecoder {
+  readonly info: DecoderInfo;
+  readonly hasEmbedding: boolean;
+  clearEmbedding(): void;
+  run(prompt: PromptState, scale: number, origHw: Hw): Promise<DecodeResult>;
 }
 
 /** Threads for the wasm backend: several only when the page is cross-origin isolated. */
@@ -41,7 +54,7 @@ export function chooseThreads(): number {
   return Math.max(1, Math.min(4, Math.ceil(cores / 2)));
 }
 
-export class SamDecoder {
+export class SamDecoder implements PromptDecoder {
   private embedding: ort.Tensor | null = null;
   private readonly maskInput: ort.Tensor;
   private readonly hasMaskInput = new ort.Tensor("float32", new Float32Array([0]), [1]);

@@ -1,12 +1,15 @@
 /**
  * Page bootstrap: read the model, load the ONNX decoder into onnxruntime-web, list the folder's images,
  * open one (wait for the server to encode it, fetch the float16 embedding), and wire the controls.
+ * For a model decoded on the server (SAM 2, `decoder_mode: "server"`) nothing is loaded or fetched:
+ * once the image is encoded, prompts go to the server (serverdecoder.ts).
  */
 import "./style.css";
 
 import { api, type ImageRecord } from "./api";
 import { Annotator } from "./annotator";
-import { SamDecoder } from "./decoder";
+import { SamDecoder, type PromptDecoder } from "./decoder";
+import { ServerDecoder } from "./serverdecoder";
 import { float16BytesToFloat32 } from "./float16";
 import { bindUpload, renderImageList } from "./images";
 import { bindPointer } from "./pointer";
@@ -35,9 +38,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
   const model = await api.model();
-  $("model-info").textContent = `${model.name} · embedding ${model.embedding_shape.slice(1).join("×")}`;
-  status("Loading the decoder…");
-  const decoder = await SamDecoder.load(api.url(model.decoder_url), model.embedding_shape, new URL("./ort/", document.baseURI).href);
+  $("model-info").textContent = `${model.name} · embedding ${model.embedding_shape.slice(1).join("×")}` +
+    (model.decoder_mode === "server" ? " · decoded on the server" : "");
+  const server = model.decoder_mode === "server" ? new ServerDecoder(model.decode_url ?? "/api/images/{id}/decode") : null;
+  let decoder: PromptDecoder;
+  if (server) {
+    decoder = server;
+  } else {
+    status("Loading the decoder…");
+    decoder = await SamDecoder.load(api.url(model.decoder_url), model.embedding_shape, new URL("./ort/", document.baseURI).href);
+  }
   Object.assign(stats, {
     threads: decoder.info.threads,
     crossOriginIsolated: decoder.info.crossOriginIsolated,
@@ -104,13 +114,18 @@ async function main(): Promise<void> {
         st = await api.embeddingStatus(id);
       }
       if (st.state === "error") throw new Error(`the server could not encode this image: ${st.error ?? "unknown error"}`);
-      showProgress("Downloading the embedding…", 1);
-      const f0 = performance.now();
-      const { bytes } = await api.embedding(id);
-      const values = float16BytesToFloat32(bytes);
-      if (token !== openToken) return;
-      decoder.setEmbedding(values);
-      stats.embeddingFetchMs = performance.now() - f0;
+      if (server) {
+        server.setImage(id); // the features stay on the server, which decodes every prompt
+        stats.embeddingFetchMs = 0;
+      } else {
+        showProgress("Downloading the embedding…", 1);
+        const f0 = performance.now();
+        const { bytes } = await api.embedding(id);
+        const values = float16BytesToFloat32(bytes);
+        if (token !== openToken) return;
+        (decoder as SamDecoder).setEmbedding(values);
+        stats.embeddingFetchMs = performance.now() - f0;
+      }
       stats.embeddingReadyMs = performance.now() - t0;
       record.embedded = true;
       drawImageList();

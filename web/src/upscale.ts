@@ -8,6 +8,7 @@
  * steps are separable linear maps, so their composition is too: each output row (column) is a
  * weighted sum of at most 4 low-res rows (columns). Computing it for one mask costs a few ms where
  * asking the ONNX graph for all four masks at full size costs hundreds (and 4 x H x W floats).
+ * SAM 2's logits cover the whole image instead (`upscaleLogitsWholeImage`).
  */
 import type { Hw } from "./coords";
 
@@ -60,11 +61,29 @@ export function inputHw(origHw: Hw, imgSize: number): Hw {
  * for an image of size origHw encoded at imgSize. outHw = origHw reproduces the model's masks output.
  */
 export function upscaleLogits(low: Float32Array, index: number, lowHw: Hw, imgSize: number, origHw: Hw, outHw: Hw): Float32Array {
+  const [cropH, cropW] = inputHw(origHw, imgSize);
+  const ty = compositeTaps(lowHw[0], imgSize, cropH, outHw[0]);
+  const tx = compositeTaps(lowHw[1], imgSize, cropW, outHw[1]);
+  return applyTaps(low, index, lowHw, outHw, ty, tx);
+}
+
+/**
+ * The same for SAM 2, whose low-res logits cover the whole image (it squashes the image to
+ * img_size x img_size, no padding): one bilinear resize to origHw, as SAM2ImagePredictor does, then to
+ * outHw. Composed the same way (low -> origHw, keep all of it, -> outHw): exact when outHw = origHw.
+ */
+export function upscaleLogitsWholeImage(low: Float32Array, index: number, lowHw: Hw, origHw: Hw, outHw: Hw): Float32Array {
+  const ty = compositeTaps(lowHw[0], origHw[0], origHw[0], outHw[0]);
+  const tx = compositeTaps(lowHw[1], origHw[1], origHw[1], outHw[1]);
+  return applyTaps(low, index, lowHw, outHw, ty, tx);
+}
+
+type Taps = { idx: Int32Array; w: Float32Array };
+
+/** Apply separable composite taps (rows `ty`, columns `tx`) to mask `index` of `low`. */
+function applyTaps(low: Float32Array, index: number, lowHw: Hw, outHw: Hw, ty: Taps, tx: Taps): Float32Array {
   const [lowH, lowW] = lowHw;
   const [outH, outW] = outHw;
-  const [cropH, cropW] = inputHw(origHw, imgSize);
-  const ty = compositeTaps(lowH, imgSize, cropH, outH);
-  const tx = compositeTaps(lowW, imgSize, cropW, outW);
   const base = index * lowH * lowW;
   // Columns first: every low-res row -> outW values (only rows some output row uses are needed,
   // but all lowH rows cost little: lowH x outW x 4).

@@ -1,7 +1,9 @@
 """SamAutomaticMaskGenerator: "segment everything" with a grid of point prompts.
 
 Drop-in for segment_anything's class (same constructor arguments, defaults and records) and
-produces the same masks, but does much less work (see point_decoder.py and fullres.py):
+produces the same masks, but does much less work (see point_decoder.py and fullres.py). The
+pipeline below lives in pipeline.py and is shared with SAM 2 (sam2_generator.py); this file holds
+SAM 1's constructor and its decoding of a batch of points:
 
   per crop:   encode the crop once
   per batch:  decoder transformer for all points (image side shared, no per-prompt copies)
@@ -18,40 +20,22 @@ are per mask by nature and only run on the few final masks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 import torch
 
-from samkit.automatic.crops import CropBox, generate_crop_boxes, is_box_near_crop_edge
-from samkit.automatic.fullres import FullResProjector, masks_to_boxes_xyxy
+from samkit.automatic.fullres import FullResProjector
 from samkit.automatic.grid import build_all_layer_point_grids
-from samkit.automatic.nms import box_area, nms
-from samkit.inference.point_decoder import PointBatchDecoder
-from samkit.automatic.records import OUTPUT_MODES, MaskRecord
-from samkit.automatic.rle import encode_coco_rle
-from samkit.automatic.small_regions import remove_small_regions
+from samkit.automatic.pipeline import CropDecoder, DecodedBatch, MaskPipeline
+from samkit.automatic.records import OUTPUT_MODES
 from samkit.errors import InputError
-
-
-@dataclass
-class _Candidates:
-    """Masks of one crop that passed the per-batch filters (K of them, crop frame)."""
-
-    low_res: torch.Tensor  # K x h' x w' low-res logits (cropped to the part that maps to the image)
-    iou_pred: torch.Tensor  # K
-    stability: torch.Tensor  # K
-    boxes_xyxy: torch.Tensor  # K x 4 int64, crop frame, inclusive edges
-    areas: torch.Tensor  # K
-    points_xy: torch.Tensor  # K x 2 float64, crop frame
+from samkit.inference.point_decoder import PointBatchDecoder
 
 
 # segment_anything's thresholds, tuned for the official checkpoints' calibrated IoU predictions.
 SAM_AMG_DEFAULTS = {"pred_iou_thresh": 0.88, "stability_score_thresh": 0.95}
 
 
-class SamAutomaticMaskGenerator:
+class SamAutomaticMaskGenerator(MaskPipeline):
     def __init__(
         self,
         model,
@@ -119,160 +103,52 @@ class SamAutomaticMaskGenerator:
         self.output_mode = output_mode
         self.timings: dict[str, float] = {}
 
-    # ------------------------------------------------------------------ public
-    def generate(self, image: np.ndarray) -> list[dict[str, Any]]:
-        """H x W x 3 uint8 RGB image -> segment_anything's list of record dicts
-        (segmentation, area, bbox, predicted_iou, point_coords, stability_score, crop_box)."""
-        return [r.to_dict(self.output_mode) for r in self.generate_records(image)]
+    # ------------------------------------------------------------------ model-specific
+    def _open_crop(self, crop_image: np.ndarray) -> CropDecoder:
+        self.predictor.set_image(crop_image)
+        return _SamCropDecoder(self.predictor, crop_image.shape[:2])
 
-    @torch.no_grad()
-    def generate_records(self, image: np.ndarray) -> list[MaskRecord]:
-        """H x W x 3 uint8 RGB image -> typed MaskRecords, best first (same order as generate)."""
-        from samkit.inference.predictor import check_image
 
-        image = check_image(image)
-        self.timings = {"encoder": 0.0, "decoder": 0.0, "postprocess": 0.0}
-        orig_hw = (int(image.shape[0]), int(image.shape[1]))
-        crops = generate_crop_boxes(orig_hw, self.crop_n_layers, self.crop_overlap_ratio)
-        records: list[MaskRecord] = []
-        for crop in crops:
-            records.extend(self._process_crop(image, crop, orig_hw))
-        t0 = _now()
-        if len(crops) > 1 and records:
-            # Across crops, prefer masks from smaller crops (score 1 / crop area).
-            crop_boxes = torch.tensor([_xywh_to_xyxy(r.crop_box_xywh) for r in records])
-            scores = 1 / box_area(crop_boxes)
-            boxes = torch.tensor([_xywh_to_xyxy(r.bbox_xywh) for r in records])
-            records = [records[i] for i in nms(boxes.float(), scores, self.crop_nms_thresh).tolist()]
-        if self.min_mask_region_area > 0 and records:
-            records = self._remove_small_regions(records)
-        self.timings["postprocess"] += _now() - t0
-        return records
+class _SamCropDecoder(CropDecoder):
+    """SAM 1: the predictor's embedding, decoded by PointBatchDecoder (multimask outputs)."""
 
-    # ------------------------------------------------------------------ per crop
-    def _process_crop(self, image: np.ndarray, crop: CropBox, orig_hw: tuple[int, int]) -> list[MaskRecord]:
-        x0, y0, x1, y1 = crop.box_xyxy
-        t0 = _now()
-        self.predictor.set_image(np.ascontiguousarray(image[y0:y1, x0:x1, :]))
-        self.timings["encoder"] += _now() - t0
-        model = self.predictor.model
-        crop_hw = crop.hw
-        points_xy = self.point_grids[crop.layer] * np.array(crop_hw)[None, ::-1]
-        model_xy = self.predictor.transform.apply_coords(points_xy, crop_hw)
-        features = self.predictor.features
-        device = features.device
+    def __init__(self, predictor, crop_hw: tuple[int, int]) -> None:
+        self.predictor = predictor
+        model = predictor.model
+        self.model = model
+        self.crop_hw = (int(crop_hw[0]), int(crop_hw[1]))
+        self.mask_threshold = model.mask_threshold
+        features = predictor.features
         cfg = getattr(model, "config", None)
         heads = cfg.mask_decoder.transformer_num_heads if cfg is not None else model.mask_decoder.transformer.num_heads
-        decoder = PointBatchDecoder(model.mask_decoder, heads)
+        self.decoder = PointBatchDecoder(model.mask_decoder, heads)
         pe = model.prompt_encoder.get_dense_pe()
         dense = model.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand_as(features)
-        side = decoder.prepare(features.float(), pe, dense)
-        low_hw = (4 * side.hw[0], 4 * side.hw[1])
-        projector = FullResProjector(low_hw, model.image_encoder.img_size, self.predictor.input_size, crop_hw, device)
-        parts: list[_Candidates] = []
-        for start in range(0, len(points_xy), self.points_per_batch):
-            sl = slice(start, start + self.points_per_batch)
-            parts.append(self._process_batch(decoder, side, projector, model, model_xy[sl], points_xy[sl], crop, orig_hw))
-        self.predictor.reset_image()
-        t0 = _now()
-        cand = _cat_candidates(parts)
-        keep = nms(cand.boxes_xyxy.float(), cand.iou_pred, self.box_nms_thresh)
-        records = self._make_records(cand, keep, projector, crop, orig_hw, model.mask_threshold)
-        self.timings["postprocess"] += _now() - t0
-        return records
+        self.side = self.decoder.prepare(features.float(), pe, dense)
+        low_hw = (4 * self.side.hw[0], 4 * self.side.hw[1])
+        self.projector = FullResProjector(low_hw, model.image_encoder.img_size, predictor.input_size, self.crop_hw,
+                                          features.device)
 
-    def _process_batch(self, decoder: PointBatchDecoder, side, projector: FullResProjector, model,
-                       model_xy: np.ndarray, points_xy: np.ndarray, crop: CropBox, orig_hw) -> _Candidates:
-        t0 = _now()
+    def decode(self, points_xy: np.ndarray, pred_iou_thresh: float) -> DecodedBatch:
+        side, decoder = self.side, self.decoder
         device = side.img.device
+        model_xy = self.predictor.transform.apply_coords(points_xy, self.crop_hw)
         coords = torch.as_tensor(model_xy, device=device)[:, None, :]
         labels = torch.ones(coords.shape[0], 1, dtype=torch.int, device=device)
-        sparse, _ = model.prompt_encoder(points=(coords, labels), boxes=None, masks=None)
+        sparse, _ = self.model.prompt_encoder(points=(coords, labels), boxes=None, masks=None)
         out = decoder.transformer(side, sparse)
         n_out = out.iou_pred.shape[1]
         # Masks are ordered point-major (3 per point), as segment_anything flattens them.
         iou_flat = out.iou_pred.flatten()
-        keep = iou_flat > self.pred_iou_thresh if self.pred_iou_thresh > 0.0 else torch.ones_like(iou_flat, dtype=torch.bool)
+        keep = iou_flat > pred_iou_thresh if pred_iou_thresh > 0.0 else torch.ones_like(iou_flat, dtype=torch.bool)
         keep_2d = keep.view(-1, n_out)
         prompts = torch.nonzero(keep_2d.any(dim=1)).flatten()
         if prompts.numel():
             low = decoder.masks(side, out, prompts)  # P' x M x 4h x 4w
-            low = projector.crop_low_res(low[keep_2d[prompts]])
+            low = self.projector.crop_low_res(low[keep_2d[prompts]])
         else:
-            low = torch.empty(0, *projector.needed_hw, device=device)
-        del out
-        t1 = _now()
-        self.timings["decoder"] += t1 - t0
-        iou = iou_flat[keep]
-        pts = torch.as_tensor(points_xy, dtype=torch.float64).repeat_interleave(n_out, dim=0)[keep.cpu()]
-        st = projector.stats(low, model.mask_threshold, self.stability_score_offset)
-        sel = torch.ones(low.shape[0], dtype=torch.bool, device=device)
-        if self.stability_score_thresh > 0.0:
-            sel &= st.stability >= self.stability_score_thresh
-        ox, oy = crop.offset_xy
-        boxes_img = st.boxes_xyxy + torch.tensor([ox, oy, ox, oy], device=device)
-        sel &= ~is_box_near_crop_edge(boxes_img, crop.box_xyxy, (0, 0, orig_hw[1], orig_hw[0]))
-        self.timings["postprocess"] += _now() - t1
-        return _Candidates(low[sel], iou[sel], st.stability[sel], st.boxes_xyxy[sel], st.areas[sel], pts[sel.cpu()])
+            low = torch.empty(0, *self.projector.needed_hw, device=device)
+        return DecodedBatch(keep=keep, iou_pred=iou_flat[keep], low_res=low, masks_per_point=n_out)
 
-    def _make_records(self, cand: _Candidates, keep: torch.Tensor, projector: FullResProjector, crop: CropBox,
-                      orig_hw: tuple[int, int], mask_threshold: float) -> list[MaskRecord]:
-        """COCO RLE in the image frame for the NMS survivors (in NMS order)."""
-        ox, oy = crop.offset_xy
-        ch, cw = crop.hw
-        full_frame = (ox, oy, cw, ch) == (0, 0, orig_hw[1], orig_hw[0])
-        records: list[MaskRecord] = []
-        low = cand.low_res[keep]
-        for start, masks in projector.binary_masks(low, mask_threshold):
-            masks_np = masks.cpu().numpy()
-            for j in range(masks_np.shape[0]):
-                i = int(keep[start + j])
-                m = masks_np[j]
-                if not full_frame:
-                    padded = np.zeros(orig_hw, dtype=bool)
-                    padded[oy : oy + ch, ox : ox + cw] = m
-                    m = padded
-                x0b, y0b, x1b, y1b = (int(v) for v in cand.boxes_xyxy[i].tolist())
-                box = [x0b + ox, y0b + oy, x1b - x0b, y1b - y0b]
-                px, py = (float(v) for v in cand.points_xy[i].tolist())
-                records.append(MaskRecord(
-                    segmentation=encode_coco_rle(m), area=int(cand.areas[i]), bbox_xywh=box,
-                    predicted_iou=float(cand.iou_pred[i]), point_xy=(px + ox, py + oy),
-                    stability_score=float(cand.stability[i]), crop_box_xywh=crop.box_xywh,
-                ))
-        return records
-
-    # ------------------------------------------------------------------ postprocessing
-    def _remove_small_regions(self, records: list[MaskRecord]) -> list[MaskRecord]:
-        """Fill small holes, drop small islands, then NMS again preferring unchanged masks."""
-        new_masks, scores = [], []
-        for r in records:
-            m, changed_h = remove_small_regions(r.mask(), self.min_mask_region_area, "holes")
-            m, changed_i = remove_small_regions(m, self.min_mask_region_area, "islands")
-            new_masks.append(m)
-            scores.append(0.0 if (changed_h or changed_i) else 1.0)
-        boxes = masks_to_boxes_xyxy(torch.as_tensor(np.stack(new_masks)))
-        keep = nms(boxes.float(), torch.tensor(scores), max(self.box_nms_thresh, self.crop_nms_thresh))
-        out = []
-        for i in keep.tolist():
-            r = records[i]
-            if scores[i] == 0.0:
-                x0, y0, x1, y1 = boxes[i].tolist()
-                r = MaskRecord(encode_coco_rle(new_masks[i]), int(new_masks[i].sum()), [x0, y0, x1 - x0, y1 - y0],
-                               r.predicted_iou, r.point_xy, r.stability_score, r.crop_box_xywh)
-            out.append(r)
-        return out
-
-
-def _cat_candidates(parts: list[_Candidates]) -> _Candidates:
-    return _Candidates(*(torch.cat([getattr(p, f) for p in parts]) for f in _Candidates.__dataclass_fields__))
-
-
-def _xywh_to_xyxy(b: list[int]) -> list[int]:
-    return [b[0], b[1], b[0] + b[2], b[1] + b[3]]
-
-
-def _now() -> float:
-    import time
-
-    return time.perf_counter()
+    def close(self) -> None:
+        self.predictor.reset_image()

@@ -5,6 +5,9 @@
 
 Writes OUT/results.json (every number and the per-object records), OUT/results.md (tables) and
 pictures (OUT/miou_vs_clicks.png; for attacks OUT/attack_budgets.png and OUT/attack_example.png).
+SAM 2 models (--model sam2.1_hiera_t, --model sam2.1_hiera_t:sam2.1_hiera_tiny.pt, a SAM 2 checkpoint)
+run every protocol but attack; amg uses SAM2AutomaticMaskGenerator, with the same thresholds as
+every other model in the run (the flags below; SAM 2's own default pred_iou_thresh is 0.8).
 """
 
 from __future__ import annotations
@@ -183,6 +186,10 @@ def _run_model(args, spec, predictor, data, out_dir: Path) -> dict:
         return {"skipped": f"GrabCut has no {args.protocol} protocol (no proposals, no gradients)"}
     if args.protocol == "amg":
         return {"summary": _run_amg(args, predictor, data, label)}
+    from samkit.inference.model_family import is_sam2_model
+
+    if is_sam2_model(predictor.model):  # run() refuses earlier; a guard for callers of this function
+        raise InputError(_ATTACK_SAM2)
     from samkit.evaluation.robustness import evaluate_robustness, summarize_robustness
 
     recs, example = evaluate_robustness(predictor, data, [b / 255 for b in args.budgets], args.attack_steps,
@@ -196,14 +203,24 @@ def _run_model(args, spec, predictor, data, out_dir: Path) -> dict:
     return result
 
 
+_ATTACK_SAM2 = ("--protocol attack is SAM 1 only: its attacks differentiate through SAM 1's preprocessing, "
+                "image encoder and decoder (evaluation/attacks.py), not SAM 2's Hiera encoder and high-res "
+                "decoder; evaluate SAM 2 models with clicks, box, amg or video")
+
+
 def _run_amg(args, predictor, data, label) -> dict:
+    from samkit.inference.model_family import is_sam2_model
+
     try:
-        from samkit.automatic import SamAutomaticMaskGenerator
+        if is_sam2_model(predictor.model):
+            from samkit.automatic.sam2_generator import SAM2AutomaticMaskGenerator as Generator
+        else:
+            from samkit.automatic import SamAutomaticMaskGenerator as Generator
     except ImportError as e:
         raise InputError(f"--protocol amg needs samkit.automatic, which is not available here ({e})") from e
     from samkit.evaluation.amg_protocol import evaluate_amg
 
-    generator = SamAutomaticMaskGenerator(
+    generator = Generator(
         predictor.model, points_per_side=args.points_per_side, pred_iou_thresh=args.pred_iou_thresh,
         stability_score_thresh=args.stability_score_thresh, box_nms_thresh=args.box_nms_thresh,
         output_mode="binary_mask")
@@ -252,6 +269,10 @@ def run(args) -> int:
     _check_args(args)
     specs = [parse_model_spec(m) for m in args.model]
     check_unique_labels(specs)
+    if args.protocol == "attack":
+        sam2 = [s.label for s in specs if s.family == "sam2"]
+        if sam2:
+            raise InputError(f"{sam2[0]}: {_ATTACK_SAM2}")
     included = _included_models(args)
     clash = sorted(set(included) & {s.label for s in specs})
     if clash:

@@ -2,7 +2,8 @@
 
 Writes each mask as a PNG, an overlay picture (image + masks + prompts) and a JSON with scores
 and boxes. A single click without --multimask returns the best of SAM's three candidate masks (as
-SAM's demo does); with --multimask all three are written.
+SAM's demo does); with --multimask all three are written. SAM 2 models (--model sam2.1_hiera_t,
+--checkpoint sam2.1_hiera_tiny.pt) run through SAM2ImagePredictor and write the same files.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from samkit.image_io import load_image
-    from samkit.inference.predictor import SamPredictor
+    from samkit.inference.model_family import image_predictor, model_family, model_name
     from samkit.overlay import draw_overlay
 
     if not args.point and args.box is None:
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     model = model_from_args(args)
-    predictor = SamPredictor(model, cache_dir=args.cache_dir)
+    predictor = image_predictor(model, cache_dir=args.cache_dir)
     t1 = time.perf_counter()
     predictor.set_image(image)
     t2 = time.perf_counter()
@@ -111,10 +112,11 @@ def run(args: argparse.Namespace) -> int:
     overlay = draw_overlay(image, [pred.masks[k] for k in keep], points_xy=points, point_labels=labels,
                            boxes_xyxy=box)
     Image.fromarray(overlay).save(overlay_path)
-    cfg = model.config
     result = {
         "image": str(Path(args.image)), "width": w, "height": h,
-        "model": {"name": cfg.name if cfg else None, "checkpoint": args.checkpoint or ("builtin" if args.model is None else None), "dtype": str(model.encoder_dtype)},
+        "model": {"name": model_name(model), "family": model_family(model),
+                  "checkpoint": args.checkpoint or ("builtin" if args.model is None else None),
+                  "dtype": str(model.encoder_dtype)},
         "prompts": {"points_xy": points.tolist() if points is not None else [],
                     "point_labels": labels.tolist() if labels is not None else [],
                     "box_xyxy": box.tolist() if box is not None else None},

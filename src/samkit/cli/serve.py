@@ -1,7 +1,9 @@
 """`samkit serve [FOLDER]`: annotate a folder of images in the browser.
 
 The image is encoded once on the server (cached in FOLDER/.samkit/embeddings); every click is then
-decoded in the page by the ONNX decoder. Annotations are stored in FOLDER/.samkit/annotations.sqlite
+decoded in the page by the ONNX decoder (SAM 1 models) or, for SAM 2 models (--model sam2.1_hiera_t,
+--checkpoint sam2.1_hiera_tiny.pt), on the server from the cached features (the page sends the
+prompt and draws the low-res logits it gets back). Annotations are stored in FOLDER/.samkit/annotations.sqlite
 as COCO RLE, so nothing is lost on reload or restart; export COCO JSON or PNG masks from the page.
 """
 
@@ -12,7 +14,7 @@ import ipaddress
 import sys
 from pathlib import Path
 
-from samkit.cli.model_args import add_model_args, model_from_args
+from samkit.cli.model_args import add_model_args, model_family_from_args, model_from_args
 from samkit.errors import InputError
 
 
@@ -27,8 +29,8 @@ def register(subparsers) -> None:
     p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest accepted upload (default 50 MB)")
     p.add_argument("--max-megapixels", type=float, default=60.0, help="largest accepted image (default 60 MP)")
     p.add_argument("--decoder-onnx", metavar="FILE", default=None,
-                   help="serve this ONNX decoder (from `samkit export-onnx`) instead of exporting one")
-    p.add_argument("--quantize-decoder", action="store_true", help="serve the int8 quantised decoder")
+                   help="serve this ONNX decoder (from `samkit export-onnx`) instead of exporting one (SAM 1)")
+    p.add_argument("--quantize-decoder", action="store_true", help="serve the int8 quantised decoder (SAM 1)")
     p.add_argument("--static-dir", default=None, help="built web bundle (default: the packaged one)")
     p.set_defaults(func=run)
 
@@ -43,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--max-upload-mb and --max-megapixels must be positive")
     if args.decoder_onnx and not Path(args.decoder_onnx).is_file():
         raise InputError(f"--decoder-onnx {args.decoder_onnx}: no such file")
+    if (args.decoder_onnx or args.quantize_decoder) and model_family_from_args(args) == "sam2":
+        raise InputError("a SAM 2 model is decoded on the server: --decoder-onnx and --quantize-decoder are for "
+                         "SAM 1 models")
     if not _is_loopback(args.host):
         print(f"samkit serve: warning: binding {args.host} lets other computers read and change this folder's "
               "images and annotations (there is no login)", file=sys.stderr)

@@ -3,10 +3,13 @@
 SPEC is one of
 - `grabcut`: the OpenCV GrabCut baseline;
 - `builtin`: samkit's built-in model (the weights shipped in the package, docs/model-card.md);
-- a preset name (`vit_b`, `tiny`, ...): that architecture with random weights (labelled as such);
-- a checkpoint path: a samkit .safetensors checkpoint (carries its config) or an official .pth;
+- a preset name (`vit_b`, `tiny`, ...; SAM 2: `sam2.1_hiera_t`, ...): that architecture with random
+  weights (labelled as such);
+- a checkpoint path: a samkit .safetensors checkpoint (carries its config) or an official .pth/.pt
+  (SAM, MobileSAM, SAM 2 / 2.1);
 - `PRESET:PATH`: an official checkpoint that needs its preset named (e.g. `vit_b:sam_vit_b.pth`).
-Random weights are seeded from the evaluation seed, so a run is reproducible.
+Random weights are seeded from the evaluation seed, so a run is reproducible. SAM 2 models are
+measured through SAM2ImagePredictor (same predict interface as SamPredictor).
 """
 
 from __future__ import annotations
@@ -27,6 +30,15 @@ class ModelSpec:
     kind: str  # "grabcut" | "sam"
     preset: Optional[str] = None
     checkpoint: Optional[Path] = None
+
+    @property
+    def family(self) -> Optional[str]:
+        """"sam1" / "sam2" for models (read from the name or the checkpoint's header), None for GrabCut."""
+        if self.kind == GRABCUT:
+            return None
+        from samkit.inference.model_family import family_of
+
+        return family_of(self.preset, self.checkpoint)
 
 
 def parse_model_spec(text: str) -> ModelSpec:
@@ -54,16 +66,17 @@ def parse_model_spec(text: str) -> ModelSpec:
         raise InputError(f"checkpoint not found for --model {text!r}: {path}")
     if preset is not None:
         from samkit.config import PRESETS
+        from samkit.config_sam2 import SAM2_PRESETS, is_sam2_name
 
-        if preset not in PRESETS:
+        if preset not in PRESETS and not is_sam2_name(preset):
             raise InputError(f"unknown preset {preset!r} in --model {text!r}; known: {', '.join(sorted(PRESETS))}, "
-                             f"or 'grabcut', or a checkpoint path")
+                             f"SAM 2: {', '.join(sorted(SAM2_PRESETS))}, or 'grabcut', or a checkpoint path")
     default = path.stem if path is not None else f"{preset} (random weights)"
     return ModelSpec(label or default, "sam", preset, path)
 
 
 def build_predictor(spec: ModelSpec, device: Optional[str] = None, dtype: Optional[str] = None, seed: int = 0):
-    """An InteractivePredictor for the spec (SamPredictor for SAM models)."""
+    """An InteractivePredictor for the spec (SamPredictor for SAM models, SAM2ImagePredictor for SAM 2)."""
     if spec.kind == GRABCUT:
         from samkit.evaluation.grabcut import GrabCutPredictor
 
@@ -71,12 +84,12 @@ def build_predictor(spec: ModelSpec, device: Optional[str] = None, dtype: Option
     import torch
 
     from samkit.build import load_model
-    from samkit.inference.predictor import SamPredictor
+    from samkit.inference.model_family import image_predictor
 
     torch.manual_seed(seed)  # random-weight presets are then the same model in every run
     model = load_model(name=spec.preset, checkpoint=None if spec.checkpoint is None else str(spec.checkpoint),
                        device=device, dtype=dtype)
-    return SamPredictor(model)
+    return image_predictor(model)
 
 
 def check_unique_labels(specs: list[ModelSpec]) -> None:

@@ -54,3 +54,22 @@ class MLP(nn.Module):
             if i < last:
                 x = F.relu(x)
         return torch.sigmoid(x) if self.sigmoid_output else x
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: in training, zero a whole sample's residual branch with probability drop_prob
+    (rescaling the kept ones by 1 / keep_prob when scale_by_keep); the identity in eval."""
+
+    def __init__(self, drop_prob: float = 0.0, scale_by_keep: bool = True) -> None:
+        super().__init__()
+        self.drop_prob = drop_prob
+        self.scale_by_keep = scale_by_keep
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep_prob = 1.0 - self.drop_prob
+        keep = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep_prob)
+        if keep_prob > 0.0 and self.scale_by_keep:
+            keep.div_(keep_prob)
+        return x * keep

@@ -3,6 +3,11 @@
 All state of a folder lives in FOLDER/.samkit/ (annotations.sqlite, embeddings/, models/, display/);
 uploads are written into FOLDER itself. The page itself is the web bundle in `static_dir`
 (src/samkit/serve/static/, built by `npm --prefix web run build`).
+
+SAM 1 models are decoded in the page (an ONNX export of the decoder, fetched from DECODER_URL, runs
+on the fetched embedding); SAM 2 models on the server (POST /api/images/{id}/decode, see
+server_decoder.py), since their decoder needs the high-res features too. /api/model tells the page
+which (`decoder_mode`).
 """
 
 from __future__ import annotations
@@ -16,11 +21,14 @@ from fastapi import Body, FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from torch import nn
 
+from samkit.errors import InputError
+from samkit.inference.model_family import is_sam2_model
 from samkit.serve.annotations import AnnotationError, annotation_from_request, annotation_json, coco_json, masks_zip
 from samkit.serve.decoder_file import DecoderFile
 from samkit.serve.embedding_service import EmbeddingService
 from samkit.serve.image_folder import STATE_DIR, ImageFolder, UploadLimits, UploadRejected
-from samkit.serve.schemas import EncodingStatusOut, ImageAnnotations, ImageRecord, ModelInfo
+from samkit.serve.schemas import DecodeRequest, EncodingStatusOut, ImageAnnotations, ImageRecord, ModelInfo
+from samkit.serve.server_decoder import FeaturesNotReady, ServerDecoder
 from samkit.serve.static_files import mount_static
 from samkit.serve.store import ImageRow, Store
 
@@ -34,18 +42,23 @@ MULTIPART_SLACK = 64 * 1024
 def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str | os.PathLike | None = None,
                limits: UploadLimits = UploadLimits(), decoder_onnx: str | os.PathLike | None = None,
                quantize_decoder: bool = False, export_decoder_on_start: bool = True) -> FastAPI:
-    """folder: the images (created if missing); model: a samkit Sam in eval mode.
+    """folder: the images (created if missing); model: a samkit Sam or SAM2Base in eval mode.
 
     decoder_onnx: serve this ONNX decoder instead of exporting one. export_decoder_on_start: begin
-    the export when the server starts (otherwise at the first request for it).
+    the export when the server starts (otherwise at the first request for it). Both are SAM 1 only:
+    a SAM 2 model is decoded on the server.
     """
+    sam2 = is_sam2_model(model)
+    if sam2 and (decoder_onnx is not None or quantize_decoder):
+        raise InputError("a SAM 2 model is decoded on the server: --decoder-onnx and --quantize-decoder are for "
+                         "SAM 1 models")
     folder = Path(folder).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     state = folder / STATE_DIR
     store = Store(state / "annotations.sqlite")
     images = ImageFolder(folder, store)
-    decoder = DecoderFile(model, state / "models", quantize=quantize_decoder,
-                          provided=Path(decoder_onnx) if decoder_onnx else None)
+    decoder = None if sam2 else DecoderFile(model, state / "models", quantize=quantize_decoder,
+                                            provided=Path(decoder_onnx) if decoder_onnx else None)
 
     def load_pixels(image_id: int):
         # Re-register first: if the file was edited since the last listing, its old pixel key is dropped.
@@ -57,18 +70,20 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
         return row.file_size == st.st_size and row.mtime_ns == st.st_mtime_ns
 
     embeddings = EmbeddingService(model, state / "embeddings", load_pixels, on_pixel_key=store.set_pixel_key)
+    server_decoder = ServerDecoder(model, embeddings)
     static = Path(static_dir or os.environ.get("SAMKIT_STATIC_DIR") or DEFAULT_STATIC_DIR)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         embeddings.start()
-        if export_decoder_on_start:
+        if export_decoder_on_start and decoder is not None:
             decoder.start()
         yield
         embeddings.stop()
 
     app = FastAPI(title="samkit annotator", lifespan=lifespan)
     app.state.folder, app.state.store, app.state.embeddings, app.state.decoder = folder, store, embeddings, decoder
+    app.state.server_decoder = server_decoder
 
     @app.middleware("http")
     async def isolation_and_upload_limit(request: Request, call_next):
@@ -112,16 +127,27 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
     # ------------------------------------------------------------------ model
     @app.get("/api/model", response_model=ModelInfo)
     def get_model() -> ModelInfo:
+        cfg = getattr(model, "config", None)
+        name = getattr(cfg, "name", "custom")
+        if sam2:
+            pe = model.sam_prompt_encoder
+            h, w = (int(s) for s in pe.image_embedding_size)
+            return ModelInfo(name=name, img_size=int(model.image_size), embedding_shape=[1, int(pe.embed_dim), h, w],
+                             low_res_hw=[4 * h, 4 * w], mask_threshold=float(server_decoder.predictor.mask_threshold),
+                             decoder_url="", decoder_ready=True, family="sam2", decoder_mode="server",
+                             low_res_frame="whole-image")
         pe = model.prompt_encoder
         h, w = (int(s) for s in pe.image_embedding_size)
-        cfg = getattr(model, "config", None)
-        return ModelInfo(name=getattr(cfg, "name", "custom"), img_size=int(model.image_encoder.img_size),
+        return ModelInfo(name=name, img_size=int(model.image_encoder.img_size),
                          embedding_shape=[1, int(pe.embed_dim), h, w], low_res_hw=[4 * h, 4 * w],
                          mask_threshold=float(model.mask_threshold), decoder_url=DECODER_URL,
                          decoder_ready=decoder.ready)
 
     @app.get(DECODER_URL)
     def get_decoder() -> FileResponse:
+        if decoder is None:
+            raise HTTPException(404, "this model (SAM 2) has no browser decoder: POST prompts to "
+                                     "/api/images/{id}/decode")
         try:
             path = decoder.wait(timeout=600)
         except RuntimeError as e:
@@ -171,6 +197,26 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
         return Response(data, media_type="application/octet-stream",
                         headers={"X-Embedding-Shape": ",".join(str(s) for s in shape),
                                  "X-Embedding-Dtype": "float16", "Access-Control-Expose-Headers": "X-Embedding-Shape"})
+
+    @app.post("/api/images/{image_id}/decode")
+    def decode(image_id: str, prompt: DecodeRequest) -> Response:
+        """Low-res mask logits for a prompt on the encoded image: K x h x w float16 (X-Mask-Shape),
+        predicted IoUs (X-Iou-Predictions), and an id to feed these logits back (X-Mask-Id)."""
+        row = _row(image_id)
+        try:
+            out = server_decoder.decode(row.pixel_key if _fresh(row) else None, prompt.points, prompt.labels,
+                                        prompt.box, prompt.multimask_output, prompt.mask_input_id, prompt.mask_index)
+        except FeaturesNotReady:
+            st = _status(row)
+            raise HTTPException(409, f"image not encoded (state {st.state}); POST /api/images/{row.id}/embedding "
+                                     "and poll its status") from None
+        except InputError as e:
+            raise HTTPException(422, f"prompt rejected: {e}") from None
+        headers = {"X-Mask-Shape": ",".join(str(s) for s in out.shape), "X-Mask-Dtype": "float16",
+                   "X-Iou-Predictions": ",".join(f"{v:.6g}" for v in out.iou_predictions),
+                   "X-Mask-Id": out.mask_id, "X-Decode-Ms": f"{out.decode_ms:.2f}",
+                   "Access-Control-Expose-Headers": "X-Mask-Shape, X-Iou-Predictions, X-Mask-Id, X-Decode-Ms"}
+        return Response(out.low_res_f16, media_type="application/octet-stream", headers=headers)
 
     # ------------------------------------------------------------------ annotations
     @app.get("/api/images/{image_id}/annotations", response_model=ImageAnnotations)

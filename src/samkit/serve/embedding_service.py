@@ -4,6 +4,11 @@ One worker thread runs the image encoder (one image at a time: the CPU is the bo
 encodings at once would only both be slower). Each image's job moves through an honest state
 machine, queued -> encoding -> ready | error, and while encoding its progress is the fraction of the
 encoder's blocks that have run (forward hooks), so the page's progress bar moves for real.
+
+Both model families are served: SAM 1 caches its image embedding (inference/embedding.py), SAM 2
+all three feature maps its decoder reads (inference/sam2_embedding.py; progress over the Hiera
+trunk's blocks). `embedding(pixel_key)` returns whichever the family's predictor takes back with
+`set_embedding`, which is what server-side decoding (serve/server_decoder.py) runs on.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import torch
 from torch import nn
 
 from samkit.inference.embedding import EmbeddingCache, image_key, model_key
-from samkit.inference.predictor import SamPredictor
+from samkit.inference.model_family import image_predictor, is_sam2_model
 
 
 @dataclass
@@ -32,7 +37,12 @@ class EncodingStatus:
 
 
 def _progress_modules(encoder: nn.Module) -> list[nn.Module]:
-    """The encoder's sequential stages: ViT blocks (+ neck), or TinyViT layers, else its children."""
+    """The encoder's sequential stages: ViT blocks (+ neck), TinyViT layers, Hiera blocks (SAM 2's
+    ImageEncoder: trunk.blocks + neck), else its children."""
+    trunk = getattr(encoder, "trunk", None)
+    if isinstance(getattr(trunk, "blocks", None), nn.ModuleList) and len(trunk.blocks):
+        extra = [encoder.neck] if isinstance(getattr(encoder, "neck", None), nn.Module) else []
+        return list(trunk.blocks) + extra
     for name in ("blocks", "layers"):
         stages = getattr(encoder, name, None)
         if isinstance(stages, nn.ModuleList) and len(stages):
@@ -47,9 +57,16 @@ class EmbeddingService:
     def __init__(self, model: nn.Module, cache_dir, load_pixels: Callable[[int], tuple[np.ndarray, str | None]],
                  on_pixel_key: Callable[[int, str], None] | None = None) -> None:
         self.model = model
-        self.cache = EmbeddingCache(cache_dir)
-        self.predictor = SamPredictor(model, cache_dir=cache_dir)
-        self.model_key = model_key(model)
+        self.is_sam2 = is_sam2_model(model)
+        if self.is_sam2:
+            from samkit.inference.sam2_embedding import Sam2EmbeddingCache, sam2_model_key
+
+            self.cache = Sam2EmbeddingCache(cache_dir)
+            self.model_key = sam2_model_key(model)
+        else:
+            self.cache = EmbeddingCache(cache_dir)
+            self.model_key = model_key(model)
+        self.predictor = image_predictor(model, cache_dir=cache_dir)
         self._load_pixels = load_pixels
         self._on_pixel_key = on_pixel_key
         self._jobs: dict[int, EncodingStatus] = {}
@@ -98,11 +115,18 @@ class EmbeddingService:
         """Little-endian float16 bytes of the cached 1 x C x h x w embedding and its shape, or None."""
         if not pixel_key:
             return None
-        emb = self.cache.get(pixel_key, self.model_key)
+        emb = self.embedding(pixel_key)
         if emb is None:
             return None
-        array = emb.features.detach().to(torch.float32).cpu().numpy().astype("<f2")
+        features = emb.image_embed if self.is_sam2 else emb.features
+        array = features.detach().to(torch.float32).cpu().numpy().astype("<f2")
         return array.tobytes(), tuple(array.shape)
+
+    def embedding(self, pixel_key: str | None, device: str | torch.device = "cpu"):
+        """The cached features of an image (ImageEmbedding, or Sam2Embedding for SAM 2), or None."""
+        if not pixel_key:
+            return None
+        return self.cache.get(pixel_key, self.model_key, device)
 
     # ------------------------------------------------------------------ worker
     def _work(self) -> None:

@@ -13,8 +13,27 @@ class ModelInfo(BaseModel):
     embedding_shape: list[int]  # [1, C, h, w]
     low_res_hw: list[int]  # [4h, 4w]: mask_input and low_res_masks
     mask_threshold: float
-    decoder_url: str
+    decoder_url: str  # the ONNX decoder ("browser-onnx" mode; empty in "server" mode)
     decoder_ready: bool  # False while the decoder is still being exported (GET decoder_url waits)
+    family: Literal["sam1", "sam2"] = "sam1"
+    # browser-onnx: the page runs decoder_url on the fetched embedding (SAM 1);
+    # server: the page POSTs prompts to decode_url and gets low-res logits back (SAM 2).
+    decoder_mode: Literal["browser-onnx", "server"] = "browser-onnx"
+    decode_url: str = "/api/images/{id}/decode"  # {id}: the image id
+    # What the low-res logits cover: the longest-side-resized image padded to img_size (SAM 1), or the
+    # whole image squashed to img_size x img_size (SAM 2). Decides how the page upscales them.
+    low_res_frame: Literal["longest-side-padded", "whole-image"] = "longest-side-padded"
+
+
+class DecodeRequest(BaseModel):
+    """A prompt for POST /api/images/{id}/decode, in original-image pixels."""
+
+    points: list[list[float]] = Field(default_factory=list)  # N x [x, y]
+    labels: list[int] = Field(default_factory=list)  # N: 1 foreground, 0 background
+    box: list[float] | None = None  # [x0, y0, x1, y1]
+    multimask_output: bool = True  # three masks (ambiguous prompts) or one
+    mask_input_id: str | None = None  # X-Mask-Id of an earlier decode of this image: fed back as mask input
+    mask_index: int = 0  # which of that decode's masks
 
 
 class ImageRecord(BaseModel):
