@@ -97,7 +97,7 @@ def child(side: str, preset: str, row: str, image_path: str, out_json: str) -> N
         model = ref
     else:
         from samkit.automatic.sam2_generator import SAM2AutomaticMaskGenerator
-        from samkit.build_sam2 import build_sam2_model
+        from samkit.builder_sam2 import build_sam2_model
 
         model = build_sam2_model(preset)
         model.load_state_dict(ref.state_dict(), strict=True)

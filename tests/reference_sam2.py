@@ -121,7 +121,7 @@ def twin_sam2_models(preset_or_config="sam2_test_tiny", seed: int = 0):
     post-processing is on only when the config says so: pass cfg.with_eval_postprocessing() for
     build_sam2's eval-time behaviour); its state dict is then loaded strictly into samkit's model.
     """
-    from samkit.build_sam2 import build_sam2_model
+    from samkit.builder_sam2 import build_sam2_model
     from samkit.config_sam2 import Sam2Config, get_sam2_preset
 
     cfg = preset_or_config if isinstance(preset_or_config, Sam2Config) else get_sam2_preset(preset_or_config)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from reference_sam2 import build_reference_sam2, import_reference_sam2, reference_sam2_overrides, twin_sam2_models
-from samkit.build_sam2 import build_sam2, build_sam2_model, build_sam2_video_predictor
+from samkit.builder_sam2 import build_sam2, build_sam2_model
 from samkit.config_sam2 import (
     EVAL_POSTPROCESSING, OFFICIAL_SAM2_PRESETS, SAM2_PRESETS, Sam2Config, get_sam2_preset, resolve_sam2_name,
 )
@@ -226,9 +226,3 @@ def test_build_sam2_cuda_without_cuda_is_a_clear_error(monkeypatch):
     with pytest.raises(InputError, match="CUDA is not available.*device='cpu'"):
         build_sam2("sam2_test_tiny")  # device="cuda" is the reference's default
     assert build_sam2("sam2_test_tiny", device="auto").device.type == "cpu"
-
-
-def test_video_predictor_is_reserved():
-    with pytest.raises(SamkitError, match="video") as info:
-        build_sam2_video_predictor("configs/sam2.1/sam2.1_hiera_t.yaml", device="cpu")
-    assert isinstance(info.value, NotImplementedError)

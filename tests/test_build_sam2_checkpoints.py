@@ -12,7 +12,7 @@ import torch
 import samkit
 from reference_sam2 import build_reference_sam2, reference_sam2_overrides, twin_sam2_models
 from samkit.build import build_sam, load_checkpoint, load_model, read_checkpoint_config, save_checkpoint
-from samkit.build_sam2 import build_sam2, build_sam2_model, load_sam2_checkpoint
+from samkit.builder_sam2 import build_sam2, build_sam2_model, load_sam2_checkpoint
 from samkit.checkpoint_sam2 import checkpoint_family, guess_sam2_preset
 from samkit.config import get_preset
 from samkit.config_sam2 import OFFICIAL_SAM2_PRESETS, SAM2_PRESETS, Sam2Config

@@ -12,7 +12,7 @@ import types
 import pytest
 import torch
 
-from samkit.build_sam2 import from_pretrained, pretrained_checkpoint_path
+from samkit.builder_sam2 import from_pretrained, pretrained_checkpoint_path
 from samkit.cli.main import main
 from samkit.download import OFFICIAL_CHECKPOINTS, OFFICIAL_SAM2_CHECKPOINTS, download_checkpoint, sha256_of
 from samkit.errors import DownloadError, InputError

@@ -6,7 +6,7 @@ Two checkpoint formats are read:
 - samkit's own: one .safetensors file whose metadata holds the SamConfig JSON that built it, so the
   checkpoint rebuilds its own model (`save_checkpoint` / `load_checkpoint`).
 SAM 2 names, configs and checkpoints (official `{"model": ...}` .pt files, samkit's "samkit.sam2.v1"
-safetensors) are recognised here and handed to samkit.build_sam2, so `load_model` takes either family.
+safetensors) are recognised here and handed to samkit.builder_sam2, so `load_model` takes either family.
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ SAFETENSORS_FORMAT = "samkit.sam.v1"
 def build_sam(config: SamConfig | str) -> Sam:
     """A Sam with freshly initialised weights, in eval mode, on the CPU, fp32.
 
-    A SAM 2 preset name or Sam2Config gives a SAM2Base (samkit.build_sam2.build_sam2_model).
+    A SAM 2 preset name or Sam2Config gives a SAM2Base (samkit.builder_sam2.build_sam2_model).
     """
     cfg = get_preset(config) if isinstance(config, str) else config
     if isinstance(cfg, Sam2Config):
-        from samkit.build_sam2 import build_sam2_model
+        from samkit.builder_sam2 import build_sam2_model
 
         return build_sam2_model(cfg).eval()
     enc = cfg.encoder
@@ -139,7 +139,7 @@ def _describe_if_sam2(state: dict[str, torch.Tensor]) -> str | None:
 
 def _load_sam2_state(state: dict[str, torch.Tensor], path: Path, name: str | None):
     """An official SAM 2 state dict found where any checkpoint is accepted."""
-    from samkit.build_sam2 import sam2_from_state_dict
+    from samkit.builder_sam2 import sam2_from_state_dict
 
     if name is not None and not is_sam2_name(name):
         raise CheckpointError(f"{path} is {_describe_if_sam2(state)}, you asked for the SAM 1 preset {name}")
@@ -251,7 +251,7 @@ def _load_safetensors(path: Path, name: str | None) -> Sam:
             raise CheckpointError(f"{path} holds a SAM 1 model ({cfg.name}), you asked for the SAM 2 preset {name}")
         if name is not None and not is_sam2_name(name):
             raise CheckpointError(f"{path} holds a SAM 2 model ({cfg.name}), you asked for the SAM 1 preset {name}")
-        from samkit.build_sam2 import load_sam2_checkpoint
+        from samkit.builder_sam2 import load_sam2_checkpoint
 
         return load_sam2_checkpoint(path, name).eval()
     if meta:
@@ -335,7 +335,7 @@ def load_model(name: str | None = None, checkpoint: str | os.PathLike | None = N
 
         model = load_default_model()
     if isinstance(model.config, Sam2Config):  # ready for inference, as sam2's build_sam2 makes it
-        from samkit.build_sam2 import set_eval_postprocessing
+        from samkit.builder_sam2 import set_eval_postprocessing
 
         set_eval_postprocessing(model)
     dev = resolve_device(device)

@@ -37,7 +37,7 @@ def _sharpen(model: torch.nn.Module, factor: float, iou_bias: float = 0.0) -> to
 
 def _twins(factor: float = 20.0, iou_bias: float = 0.0):
     """(reference model, samkit model): hiera_t (SAM 2.1) at 256 px, identical random weights."""
-    from samkit.build_sam2 import build_sam2_model
+    from samkit.builder_sam2 import build_sam2_model
     from samkit.config_sam2 import get_sam2_preset
 
     ref = build_reference_sam2(hydra_overrides_extra=[f"++model.image_size={IMAGE_SIZE}"])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from samkit.build_sam2 import build_sam2_model
+from samkit.builder_sam2 import build_sam2_model
 from samkit.config_sam2 import get_sam2_preset
 from samkit.errors import InputError
 from samkit.inference.predictor import Prediction
@@ -205,7 +205,7 @@ def test_decoder_weight_change_invalidates_folded_cache(model, predictor):
 
 
 def test_from_pretrained_delegates(monkeypatch, model):
-    import samkit.build_sam2 as b
+    import samkit.builder_sam2 as b
 
     seen = {}
     monkeypatch.setattr(b, "from_pretrained", lambda model_id, **kw: seen.update(id=model_id, **kw) or model,

@@ -117,7 +117,7 @@ class SAM2AutomaticMaskGenerator(MaskPipeline):
     def from_pretrained(cls, model_id: str, **kwargs) -> "SAM2AutomaticMaskGenerator":
         """Build the model for a Hugging Face id (e.g. "facebook/sam2.1-hiera-tiny") and a generator on it;
         kwargs go to both, as in the reference."""
-        from samkit.build_sam2 import build_sam2_hf
+        from samkit.builder_sam2 import build_sam2_hf
 
         return cls(build_sam2_hf(model_id, **kwargs), **kwargs)
 

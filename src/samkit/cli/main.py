@@ -16,6 +16,7 @@ import sys
 # (onnx, serve, train) are only imported by the subcommand that needs them.
 SUBCOMMANDS: tuple[str, ...] = (
     "segment",
+    "track",
     "download",
     "auto",
     "eval",

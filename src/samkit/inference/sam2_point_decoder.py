@@ -129,10 +129,28 @@ class Sam2PointDecoder(PointBatchDecoder):
                              keys=keys)
 
     @torch.no_grad()
-    def mask_logits(self, side: Sam2ImageSide, out: DecodedPoints, prompts: slice,
-                    mask_tokens: list[int]) -> torch.Tensor:
-        """Low-res logits P' x len(mask_tokens) x 4h x 4w for the prompts in `prompts` and the mask
-        tokens listed (0 = single-mask output, 1..3 = multimask outputs)."""
+    def mask_logits(self, side: Sam2ImageSide, out: DecodedPoints, prompts: slice | torch.Tensor,
+                    mask_tokens: list[int], chunk: int = 16) -> torch.Tensor:
+        """Low-res logits P' x len(mask_tokens) x 4h x 4w for the prompts in `prompts` (indices or a
+        slice) and the mask tokens listed (0 = single-mask output, 1..3 = multimask outputs).
+
+        Upscaling makes ~24 MB of temporaries per prompt at 1024 px (the stride-4 features before and
+        after GELU), so prompts go `chunk` at a time: peak memory stays flat, speed is unchanged."""
+        if isinstance(prompts, slice):  # sub-slices keep the per-prompt tensors as views
+            rows = range(out.keys.shape[0])[prompts]
+            sel = [slice(rows[s], rows[s] + rows.step * (len(rows[s : s + chunk]) - 1) + 1, rows.step)
+                   for s in range(0, len(rows), chunk)]
+        else:
+            idx = torch.as_tensor(prompts, device=out.keys.device)
+            sel = [idx[s : s + chunk] for s in range(0, idx.numel(), chunk)]
+        parts = [self._mask_logits(side, out, p, mask_tokens) for p in sel]
+        if not parts:
+            h, w = side.hw
+            return out.keys.new_empty(0, len(mask_tokens), 4 * h, 4 * w)
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    def _mask_logits(self, side: Sam2ImageSide, out: DecodedPoints, prompts: slice | torch.Tensor,
+                     mask_tokens: list[int]) -> torch.Tensor:
         tf, dec = self.tf, self.dec
         tok = [self.n_lead + 1 + j for j in mask_tokens]
         keys = out.keys[prompts]

@@ -53,8 +53,8 @@ class SAM2ImagePredictor:
     @classmethod
     def from_pretrained(cls, model_id: str, **kwargs) -> "SAM2ImagePredictor":
         """A predictor for a pretrained model (a Hugging Face id such as "facebook/sam2.1-hiera-tiny", or a
-        samkit preset name); see samkit.build_sam2.from_pretrained."""
-        from samkit.build_sam2 import from_pretrained
+        samkit preset name); see samkit.builder_sam2.from_pretrained."""
+        from samkit.builder_sam2 import from_pretrained
 
         return cls(from_pretrained(model_id, **kwargs), **kwargs)
 

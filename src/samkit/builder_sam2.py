@@ -1,6 +1,6 @@
 """Sam2Config -> SAM2Base, and the drop-in for `sam2.build_sam`.
 
-    from samkit.build_sam2 import build_sam2
+    from samkit.builder_sam2 import build_sam2
     model = build_sam2("configs/sam2.1/sam2.1_hiera_l.yaml", "sam2.1_hiera_large.pt", device="cpu")
 
 `build_sam2` takes the reference's arguments: official config names (or samkit preset names, or a
@@ -13,7 +13,8 @@ Decisions (differences from the reference, on purpose):
   to pass device="cpu" (the reference fails there too, less clearly); samkit never silently moves a
   model to another device. device="auto" picks CUDA when present.
 - `**kwargs` are ignored, as the reference ignores them (predictors forward their own kwargs).
-- The video predictor builders raise VideoNotSupportedError until samkit's video support lands.
+- The video predictor builders (build_sam2_video_predictor, build_sam2_video_predictor_hf) live in
+  samkit.video.build_video, above inference in the import order; `samkit` re-exports them.
 """
 
 from __future__ import annotations
@@ -41,9 +42,6 @@ from samkit.modeling.sam2.memory_encoder import CXBlock, Fuser, MaskDownSampler,
 from samkit.modeling.sam2.position_encoding import PositionEmbeddingSine
 from samkit.modeling.sam2.sam2_base import SAM2Base
 
-
-class VideoNotSupportedError(SamkitError, NotImplementedError):
-    """A SAM 2 video entry point that samkit reserves but does not implement yet."""
 
 
 def _kwargs(cfg: Any, skip: Iterable[str] = ()) -> dict[str, Any]:
@@ -240,7 +238,7 @@ def pretrained_checkpoint_path(model_id: str) -> Path:
     if local.is_file():
         return local
     todo = (f"run `samkit download {preset}` (or download {filename} yourself and pass "
-            f"ckpt_path=... to samkit.build_sam2.build_sam2({preset!r}, ckpt_path))")
+            f"ckpt_path=... to samkit.builder_sam2.build_sam2({preset!r}, ckpt_path))")
     try:
         from huggingface_hub import hf_hub_download
     except ImportError:
@@ -261,15 +259,3 @@ def from_pretrained(model_id: str, **kwargs: Any) -> SAM2Base:
 
 
 build_sam2_hf = from_pretrained
-
-
-def build_sam2_video_predictor(*args: Any, **kwargs: Any):
-    """Reserved: SAM2VideoPredictor comes with samkit's video support."""
-    raise VideoNotSupportedError("build_sam2_video_predictor: samkit does not have the SAM 2 video predictor "
-                                 "yet (it arrives with video support); for images use build_sam2 + "
-                                 "SAM2ImagePredictor")
-
-
-def build_sam2_video_predictor_hf(*args: Any, **kwargs: Any):
-    """Reserved: see build_sam2_video_predictor."""
-    build_sam2_video_predictor()

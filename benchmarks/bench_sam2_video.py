@@ -1,0 +1,69 @@
+"""Video propagation time per frame: samkit's SAM2VideoPredictor vs the reference sam2 1.1.0, side by
+side in one process, identical random weights, the same synthetic JPEG clip, rounds interleaved.
+
+    python benchmarks/bench_sam2_video.py --preset sam2.1_hiera_t --image-size 512 --frames 6 --objects 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "tests")]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", default="sam2.1_hiera_t")
+    ap.add_argument("--image-size", type=int, default=None, help="model input size (default: the preset's)")
+    ap.add_argument("--frames", type=int, default=6)
+    ap.add_argument("--objects", type=int, default=1, choices=[1, 2, 3])
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from reference_sam2 import _plain_pooling_sizes, build_reference_sam2, reference_sam2_overrides
+    from synthetic_video import synthetic_frames, write_frame_folder
+
+    from samkit.builder_sam2 import build_sam2_model
+    from samkit.config_sam2 import get_sam2_preset
+    from samkit.video.build_video import video_predictor_from_model
+
+    cfg = get_sam2_preset(args.preset).with_eval_postprocessing()
+    cfg = dataclasses.replace(cfg, binarize_mask_from_pts_for_mem_enc=True,
+                              image_size=args.image_size or cfg.image_size)
+    config_file, overrides = reference_sam2_overrides(cfg)
+    ref = build_reference_sam2(config_file, overrides + [
+        "++model._target_=sam2.sam2_video_predictor.SAM2VideoPredictor", "++model.fill_hole_area=0"])
+    _plain_pooling_sizes(ref)
+    ours = video_predictor_from_model(build_sam2_model(cfg), fill_hole_area=0)
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    ref.eval(), ours.eval()
+    prompts = [[[20, 30]], [[68, 16]], [[10, 60]]][: args.objects]
+    with tempfile.TemporaryDirectory() as tmp:
+        video = str(write_frame_folder(Path(tmp) / "clip", synthetic_frames(args.frames)))
+        times = {"reference": [], "samkit": []}
+        for _ in range(args.rounds):
+            for name, predictor in (("reference", ref), ("samkit", ours)):
+                state = predictor.init_state(video)
+                for obj_id, pts in enumerate(prompts, 1):
+                    predictor.add_new_points_or_box(state, 0, obj_id, points=pts, labels=[1])
+                t0 = time.perf_counter()
+                n = sum(1 for _ in predictor.propagate_in_video(state))
+                times[name].append((time.perf_counter() - t0) / n)
+    best = {k: min(v) for k, v in times.items()}
+    print(f"{args.preset} @ {cfg.image_size} px, {args.objects} object(s), {args.frames} frames, "
+          f"{torch.get_num_threads()} threads: reference {1e3 * best['reference']:.0f} ms/frame, "
+          f"samkit {1e3 * best['samkit']:.0f} ms/frame, ratio {best['samkit'] / best['reference']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

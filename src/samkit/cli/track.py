@@ -1,0 +1,171 @@
+"""`samkit track VIDEO --point X,Y[,LABEL] ... [--box X0,Y0,X1,Y1] [--mask PNG] [--frame N] [--obj ID] --out DIR`.
+
+Follows objects through a video (a folder of JPEG/PNG frames or an MP4/MOV/AVI/WebM file) with a
+SAM 2 model (--model sam2.1_hiera_t --checkpoint sam2.1_hiera_tiny.pt). The prompts given by flags
+are for one object (--obj, default 1) on one frame (--frame, default 0); for several objects or
+frames use --prompts FILE.json, a list of {"frame": 0, "obj": 1, "points": [[x, y], ...],
+"labels": [1, ...], "box": [x0, y0, x1, y1], "mask": "mask.png"} (points/box/mask optional, pixels).
+
+Writes into DIR: masks/NNNNN.png (DAVIS format: indexed PNG, pixel value = object id), overlay.mp4
+(the video with coloured masks; needs PyAV), strip.png (a few tracked frames side by side) and
+track.json (per frame and object: object score logit and mask area; timings).
+Tracking runs forwards from the first prompted frame, and backwards too when a prompt is on a later
+frame than 0 (--reverse: backwards only). --max-frames limits the frames tracked in each direction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from samkit.cli.model_args import add_model_args, model_family_from_args, model_from_args
+from samkit.cli.segment import parse_box, parse_point
+from samkit.errors import InputError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("track", help="follow objects through a video (SAM 2)", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("video", help="folder of JPEG/PNG frames or a video file (MP4, MOV, AVI, WebM)")
+    p.add_argument("--point", type=parse_point, action="append", default=[], metavar="X,Y[,LABEL]",
+                   help="a click in video pixels on --frame; LABEL 1 = foreground (default), 0 = background")
+    p.add_argument("--box", type=parse_box, default=None, metavar="X0,Y0,X1,Y1", help="a box in video pixels")
+    p.add_argument("--mask", default=None, metavar="PNG", help="a mask of the object on --frame (non-zero = object)")
+    p.add_argument("--frame", type=int, default=0, help="frame of the --point/--box/--mask prompts (default 0)")
+    p.add_argument("--obj", type=int, default=1, help="object id of those prompts, 1..255 (default 1)")
+    p.add_argument("--prompts", default=None, metavar="JSON", help="prompts for several objects/frames")
+    p.add_argument("--reverse", action="store_true", help="track backwards in time only")
+    p.add_argument("--max-frames", type=int, default=None, help="track at most this many frames each way")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier run")
+    p.add_argument("--no-video", action="store_true", help="do not write overlay.mp4")
+    add_model_args(p)
+    p.set_defaults(func=run)
+
+
+def _prompt_list(args) -> list[dict]:
+    prompts = []
+    if args.point or args.box is not None or args.mask is not None:
+        prompts.append({"frame": args.frame, "obj": args.obj,
+                        "points": [[x, y] for x, y, _ in args.point] or None,
+                        "labels": [lab for _, _, lab in args.point] or None,
+                        "box": list(args.box) if args.box is not None else None, "mask": args.mask})
+    if args.prompts:
+        try:
+            loaded = json.loads(Path(args.prompts).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise InputError(f"cannot read --prompts {args.prompts}: {e}") from None
+        if not isinstance(loaded, list) or not all(isinstance(p, dict) for p in loaded):
+            raise InputError(f"--prompts {args.prompts}: expected a JSON list of objects like "
+                             f'{{"frame": 0, "obj": 1, "points": [[x, y]], "labels": [1]}}')
+        for p in loaded:
+            unknown = set(p) - {"frame", "obj", "points", "labels", "box", "mask"}
+            if unknown:
+                raise InputError(f"--prompts: unknown keys {sorted(unknown)} in {p}")
+            prompts.append({"frame": p.get("frame", 0), "obj": p.get("obj", 1), "points": p.get("points"),
+                            "labels": p.get("labels"), "box": p.get("box"), "mask": p.get("mask")})
+    if not prompts:
+        raise InputError("give a prompt: --point X,Y[,LABEL], --box X0,Y0,X1,Y1, --mask PNG or --prompts FILE.json")
+    for p in prompts:
+        if not isinstance(p["obj"], int) or not 1 <= p["obj"] <= 255:
+            raise InputError(f"object ids are integers 1..255 (DAVIS labels), got {p['obj']!r}")
+        if p["points"] is not None and p["labels"] is None:
+            p["labels"] = [1] * len(p["points"])
+    return prompts
+
+
+def _add_prompts(predictor, state, prompts: list[dict]) -> None:
+    from PIL import Image
+
+    for p in prompts:
+        if p["mask"] is not None:
+            try:
+                mask = np.array(Image.open(p["mask"]).convert("L")) > 0
+            except OSError as e:
+                raise InputError(f"cannot read mask {p['mask']}: {e}") from None
+            predictor.add_new_mask(state, p["frame"], p["obj"], mask)
+        if p["points"] is not None or p["box"] is not None:
+            predictor.add_new_points_or_box(state, p["frame"], p["obj"], points=p["points"], labels=p["labels"],
+                                            box=p["box"], clear_old_points=p["mask"] is None)
+
+
+def _object_scores(state, frame_idx) -> list[float | None]:
+    scores = []
+    for obj_idx in range(len(state["obj_ids"])):
+        bank = state["output_dict_per_obj"][obj_idx]
+        out = bank["cond_frame_outputs"].get(frame_idx) or bank["non_cond_frame_outputs"].get(frame_idx)
+        scores.append(None if out is None else round(float(out["object_score_logits"].max()), 4))
+    return scores
+
+
+def run(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from samkit.video.build_video import video_predictor_from_model
+    from samkit.video.mask_writer import OverlayVideoWriter, colour_overlay, label_map, picture_strip, write_davis_png
+
+    prompts = _prompt_list(args)
+    if args.max_frames is not None and args.max_frames < 1:
+        raise InputError("--max-frames must be at least 1")
+    if model_family_from_args(args) != "sam2":
+        raise InputError("samkit track needs a SAM 2 model: --model sam2.1_hiera_t (and --checkpoint "
+                         "sam2.1_hiera_tiny.pt), or a SAM 2 --checkpoint")
+    out = Path(args.out)
+    mask_dir = out / "masks"
+    earlier = sorted(mask_dir.glob("*.png")) if mask_dir.is_dir() else []
+    if (earlier or (out / "track.json").exists()) and not args.overwrite:
+        raise InputError(f"{out} holds the results of an earlier run; pass --overwrite to replace them")
+    t0 = time.perf_counter()
+    model = model_from_args(args)
+    predictor = video_predictor_from_model(model, fill_hole_area=8, release_old_frames=True)  # bounded memory
+    predictor.binarize_mask_from_pts_for_mem_enc = True  # as build_sam2_video_predictor's post-processing
+    t1 = time.perf_counter()
+    state = predictor.init_state(args.video)
+    _add_prompts(predictor, state, prompts)
+    labels = list(state["obj_ids"])
+    first = min(p["frame"] for p in prompts)
+    directions = [True] if args.reverse else ([False, True] if first > 0 else [False])
+    for stale in earlier:  # --overwrite: no masks of the earlier run may stay behind
+        stale.unlink()
+    mask_dir.mkdir(parents=True, exist_ok=True)
+    frames, tracked = {}, 0
+    t2 = time.perf_counter()
+    for reverse in directions:
+        start = max(p["frame"] for p in prompts) if reverse else None
+        for frame_idx, obj_ids, masks in predictor.propagate_in_video(
+                state, start_frame_idx=start, max_frame_num_to_track=args.max_frames, reverse=reverse):
+            lab = label_map(masks, [int(i) for i in obj_ids])
+            write_davis_png(mask_dir / f"{frame_idx:05d}.png", lab)
+            frames[frame_idx] = {"objects": [int(i) for i in obj_ids], "object_score_logits": _object_scores(
+                state, frame_idx), "area_px": [int((lab == int(i)).sum()) for i in obj_ids]}
+            tracked += 1
+    t3 = time.perf_counter()
+    order = sorted(frames)
+    source = state["images"]
+    if not args.no_video:
+        writer = OverlayVideoWriter(out / "overlay.mp4")
+        try:
+            for f in order:
+                lab = np.array(Image.open(mask_dir / f"{f:05d}.png"))
+                writer.write(colour_overlay(source.original_frame(f), lab))
+        finally:
+            writer.close()
+    picks = [order[round(i * (len(order) - 1) / 5)] for i in range(6)] if len(order) > 6 else order
+    strip = picture_strip([colour_overlay(source.original_frame(f), np.array(Image.open(mask_dir / f"{f:05d}.png")))
+                           for f in picks])
+    Image.fromarray(strip).save(out / "strip.png")
+    result = {
+        "video": str(args.video), "num_frames": state["num_frames"],
+        "width": state["video_width"], "height": state["video_height"], "objects": labels,
+        "prompts": prompts, "frames": {str(f): frames[f] for f in order},
+        "timing_s": {"load_model": round(t1 - t0, 3), "prompts": round(t2 - t1, 3), "propagate": round(t3 - t2, 3),
+                     "per_frame": round((t3 - t2) / max(1, tracked), 4), "write": round(time.perf_counter() - t3, 3)},
+    }
+    (out / "track.json").write_text(json.dumps(result, indent=2))
+    print(f"{len(order)} frame(s), {len(labels)} object(s) -> {out}/ (propagate {t3 - t2:.1f} s, "
+          f"{1e3 * (t3 - t2) / max(1, tracked):.0f} ms/frame)")
+    return 0
