@@ -75,6 +75,13 @@ def _mlp(mod: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def _token_mlp(mod: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The two-way blocks' token MLP (ReLU between two layers) in either naming: SAM 1's MLPBlock
+    (lin1/lin2) or SAM 2's MLP (layers.0/layers.1)."""
+    first, second = (mod.lin1, mod.lin2) if hasattr(mod, "lin1") else (mod.layers[0], mod.layers[1])
+    return _lin(second, F.relu(_lin(first, x)))
+
+
 class PointBatchDecoder:
     """Evaluate `mask_decoder` for batches of point prompts on one image embedding."""
 
@@ -84,6 +91,16 @@ class PointBatchDecoder:
         self.heads = num_heads
         self.n_mask_tokens = mask_decoder.mask_tokens.weight.shape[0]
         self.dim = mask_decoder.iou_token.weight.shape[1]
+        self.n_lead = 0  # output tokens before the IoU token (SAM 2's object-score token)
+
+    # ---- what differs between decoders (SAM 2's subclass overrides these) ----
+    def output_tokens(self) -> torch.Tensor:
+        """The decoder's output tokens in its order: [iou, mask_0..mask_3] x C."""
+        return torch.cat([self.dec.iou_token.weight, self.dec.mask_tokens.weight], dim=0)
+
+    def _iou_head(self, iou_token: torch.Tensor) -> torch.Tensor:
+        """B x C -> B x (1 + M) predicted IoU of the single and multimask outputs."""
+        return _mlp(self.dec.iou_prediction_head, iou_token)
 
     # ---- attention helpers (B = prompt batch, T = tokens, H = heads, d = head dim) ----
     def _split(self, x: torch.Tensor) -> torch.Tensor:
@@ -168,7 +185,7 @@ class PointBatchDecoder:
         """sparse: B x S x C prompt tokens (points + padding). Returns IoU, hyper weights, image side."""
         b = sparse.shape[0]
         dec, tf = self.dec, self.tf
-        out_tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)
+        out_tokens = self.output_tokens()
         tok_pe = torch.cat([out_tokens.unsqueeze(0).expand(b, -1, -1), sparse.to(out_tokens.dtype)], dim=1)
         queries, keys, keys_pe = tok_pe, None, None
         for i, blk in enumerate(tf.layers):
@@ -191,7 +208,7 @@ class PointBatchDecoder:
             else:
                 attn_out = self._token_to_image(t2i, queries + tok_pe, keys, keys_pe=keys_pe)
             queries = _ln(blk.norm2, queries + attn_out)
-            queries = _ln(blk.norm3, queries + _lin(blk.mlp.lin2, F.relu(_lin(blk.mlp.lin1, queries))))
+            queries = _ln(blk.norm3, queries + _token_mlp(blk.mlp, queries))
             # image -> tokens
             i2t = blk.cross_attn_image_to_token
             k_tok = self._split(_lin(i2t.k_proj, queries + tok_pe))  # B x H x T x d
@@ -218,10 +235,10 @@ class PointBatchDecoder:
             keys_pe = keys + side.pe if i + 1 < len(tf.layers) else None
         # Final token -> image attention for the IoU token only: the IoU filter needs nothing else.
         # The mask tokens take their final attention in masks(), for the prompts that survive.
-        tf_final = tf.final_attn_token_to_image
-        q0 = queries[:, :1]
-        q0 = _ln(tf.norm_final_attn, q0 + self._token_to_image(tf_final, q0 + tok_pe[:, :1], keys, pe=side.pe))
-        iou_all = _mlp(dec.iou_prediction_head, q0[:, 0])
+        tf_final, s = tf.final_attn_token_to_image, self.n_lead
+        q0 = queries[:, s : s + 1]
+        q0 = _ln(tf.norm_final_attn, q0 + self._token_to_image(tf_final, q0 + tok_pe[:, s : s + 1], keys, pe=side.pe))
+        iou_all = self._iou_head(q0[:, 0])
         return DecodedPoints(iou_pred=iou_all[:, 1:], iou_single=iou_all[:, :1], queries=queries, tok_pe=tok_pe,
                              keys=keys)
 

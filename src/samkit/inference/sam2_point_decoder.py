@@ -19,13 +19,12 @@ Frames: embedding grid h x w (64 x 64 at 1024 px); low-res logits 4h x 4w cover 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from samkit.inference.point_decoder import DecodedPoints, ImageSide, PointBatchDecoder, _lin, _ln
+from samkit.inference.point_decoder import DecodedPoints, ImageSide, PointBatchDecoder, _ln
 
 
 @dataclass
@@ -62,71 +61,11 @@ class Sam2PointDecoder(PointBatchDecoder):
 
     def output_tokens(self) -> torch.Tensor:
         """[obj_score?, iou, mask_0..mask_3] x C, the decoder's order."""
-        dec = self.dec
-        tokens = [dec.iou_token.weight, dec.mask_tokens.weight]
-        if self.n_lead:
-            tokens.insert(0, dec.obj_score_token.weight)
-        return torch.cat(tokens, dim=0)
+        tokens = super().output_tokens()
+        return torch.cat([self.dec.obj_score_token.weight, tokens]) if self.n_lead else tokens
 
-    @torch.no_grad()
-    def transformer(self, side: Sam2ImageSide, sparse: torch.Tensor) -> DecodedPoints:
-        """sparse: B x S x C prompt tokens. Runs the two-way blocks (the image side shared in block 1,
-        folded after) and the IoU head; the mask tokens' final attention waits for masks()."""
-        b = sparse.shape[0]
-        dec, tf = self.dec, self.tf
-        out_tokens = self.output_tokens()
-        tok_pe = torch.cat([out_tokens.unsqueeze(0).expand(b, -1, -1), sparse.to(out_tokens.dtype)], dim=1)
-        queries, keys, keys_pe = tok_pe, None, None
-        for i, blk in enumerate(tf.layers):
-            if i == 0:  # the first block's self-attention skips the PE and the residual
-                queries = self._token_attention(blk.self_attn, queries, queries, queries)
-            else:
-                q = queries + tok_pe
-                queries = queries + self._token_attention(blk.self_attn, q, q, queries)
-            queries = _ln(blk.norm1, queries)
-            t2i = blk.cross_attn_token_to_image
-            if keys is None:  # block 1: image keys/values shared by every prompt, projected once
-                qh = self._split(_lin(t2i.q_proj, queries + tok_pe))  # B x H x T x d
-                t, d = qh.shape[2], qh.shape[3]
-                q_heads = qh.transpose(0, 1).reshape(self.heads, b * t, d)
-                a = torch.softmax(torch.bmm(q_heads, side.k1.transpose(1, 2)).mul_(1.0 / math.sqrt(d)), dim=-1)
-                o = torch.bmm(a, side.v1).view(self.heads, b, t, d).transpose(0, 1)
-                attn_out = _lin(t2i.out_proj, self._merge(o))
-            else:
-                attn_out = self._token_to_image(t2i, queries + tok_pe, keys, keys_pe=keys_pe)
-            queries = _ln(blk.norm2, queries + attn_out)
-            mlp = blk.mlp
-            hidden = (F.relu(_lin(mlp.lin1, queries)) if hasattr(mlp, "lin1")
-                      else F.relu(_lin(mlp.layers[0], queries)))  # SAM 1 MLPBlock / SAM 2 MLP naming
-            queries = _ln(blk.norm3, queries + _lin(mlp.lin2 if hasattr(mlp, "lin2") else mlp.layers[1], hidden))
-            i2t = blk.cross_attn_image_to_token
-            k_tok = self._split(_lin(i2t.k_proj, queries + tok_pe))  # B x H x T x d
-            v_tok = self._split(_lin(i2t.v_proj, queries))
-            d = k_tok.shape[-1]
-            scale = 1.0 / math.sqrt(d)
-            if keys is None:
-                t = k_tok.shape[2]
-                k_heads = k_tok.permute(1, 0, 2, 3).reshape(self.heads, b * t, d)
-                logits_t = torch.bmm(k_heads, side.q1.transpose(1, 2)).mul_(scale)
-                logits_t = logits_t.view(self.heads, b, t, -1).transpose(0, 1)
-                residual = side.img
-            else:
-                wq = i2t.q_proj.weight.view(self.heads, d, -1)  # H x d x C
-                g_t = torch.einsum("hdc,bhtd->bhtc", wq, k_tok).reshape(b, -1, wq.shape[-1])
-                bias = torch.einsum("hd,bhtd->bht", i2t.q_proj.bias.view(self.heads, d), k_tok).reshape(b, -1, 1)
-                logits_t = torch.baddbmm(bias, g_t, keys_pe.transpose(1, 2)).mul_(scale)
-                logits_t = logits_t.view(b, self.heads, -1, logits_t.shape[-1])
-                residual = keys
-            keys = self._image_to_token(i2t, logits_t, v_tok, residual, blk.norm4,
-                                        residual_is_scratch=residual is not side.img)
-            keys_pe = keys + side.pe if i + 1 < len(tf.layers) else None
-        s = self.n_lead
-        final = tf.final_attn_token_to_image
-        q0 = queries[:, s : s + 1]
-        q0 = _ln(tf.norm_final_attn, q0 + self._token_to_image(final, q0 + tok_pe[:, s : s + 1], keys, pe=side.pe))
-        iou_all = dec.iou_prediction_head(q0[:, 0])  # B x 4 (sigmoid inside when the model uses it)
-        return DecodedPoints(iou_pred=iou_all[:, 1:], iou_single=iou_all[:, :1], queries=queries, tok_pe=tok_pe,
-                             keys=keys)
+    def _iou_head(self, iou_token: torch.Tensor) -> torch.Tensor:
+        return self.dec.iou_prediction_head(iou_token)  # B x 4; sigmoid inside when the model uses it
 
     @torch.no_grad()
     def mask_logits(self, side: Sam2ImageSide, out: DecodedPoints, prompts: slice | torch.Tensor,
