@@ -128,7 +128,7 @@ def main() -> None:
         "",
         machine_line() + f" torch threads: {threads}.",
         f"Image: `{Path(args.image).name}` ({w}x{h}). Medians of {args.repeats} set_image and {args.clicks} predict "
-        f"calls per side and kind, interleaved, after a warm-up. Command: `python benchmarks/bench_sam2_predictor.py`.",
+        f"calls per side and kind, interleaved, after a warm-up. Command: `python benchmarks/bench_sam2_predictor.py --preset {args.preset}`.",
         "",
         "| what | median | samkit / reference |",
         "|---|---|---|",
@@ -147,7 +147,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        print("wrote", write_section("sam2-predictor-cpu", text))
+        print("wrote", write_section(f"sam2-predictor-cpu-{args.preset}", text))
 
 
 if __name__ == "__main__":

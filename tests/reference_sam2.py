@@ -31,7 +31,7 @@ class _ToTensor:
         arr = np.asarray(pic)
         if arr.ndim == 2:
             arr = arr[:, :, None]
-        t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).contiguous()
+        t = torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).contiguous()  # writable copy
         if t.dtype == torch.uint8:
             return t.to(torch.float32).div(255)
         return t.to(torch.float32)
