@@ -24,10 +24,7 @@ import numpy as np
 import torch
 
 from samkit.automatic.fullres import FullResProjector
-from samkit.automatic.grid import build_all_layer_point_grids
-from samkit.automatic.pipeline import CropDecoder, DecodedBatch, MaskPipeline
-from samkit.automatic.records import OUTPUT_MODES
-from samkit.errors import InputError
+from samkit.automatic.pipeline import CropDecoder, DecodedBatch, MaskPipeline, checked_point_grids
 from samkit.inference.point_decoder import PointBatchDecoder
 
 
@@ -69,19 +66,8 @@ class SamAutomaticMaskGenerator(MaskPipeline):
         min_mask_region_area: if > 0, fill holes and remove islands smaller than this (OpenCV).
         output_mode: 'binary_mask' (H x W bool), 'uncompressed_rle' or 'coco_rle'.
         """
-        if (points_per_side is None) == (point_grids is None):
-            raise InputError("exactly one of points_per_side or point_grids must be given")
-        if output_mode not in OUTPUT_MODES:
-            raise InputError(f"unknown output_mode {output_mode!r}; expected one of {list(OUTPUT_MODES)}")
-        if points_per_batch < 1:
-            raise InputError(f"points_per_batch must be >= 1, got {points_per_batch}")
-        if points_per_side is not None:
-            self.point_grids = build_all_layer_point_grids(points_per_side, crop_n_layers, crop_n_points_downscale_factor)
-        else:
-            self.point_grids = [np.asarray(g, dtype=np.float64).reshape(-1, 2) for g in point_grids]
-            if len(self.point_grids) < crop_n_layers + 1:
-                raise InputError(f"point_grids has {len(self.point_grids)} grids but crop_n_layers={crop_n_layers} "
-                                 f"needs {crop_n_layers + 1} (one per layer)")
+        self.point_grids = checked_point_grids(points_per_side, point_grids, crop_n_layers,
+                                               crop_n_points_downscale_factor, points_per_batch, output_mode)
         if min_mask_region_area > 0:
             import cv2  # noqa: F401  (fail now, not after minutes of work)
 

@@ -22,8 +22,9 @@ import torch
 
 from samkit.automatic.crops import CropBox, generate_crop_boxes, is_box_near_crop_edge
 from samkit.automatic.fullres import FullResProjector, masks_to_boxes_xyxy
+from samkit.automatic.grid import build_all_layer_point_grids
 from samkit.automatic.nms import box_area, nms
-from samkit.automatic.records import MaskRecord
+from samkit.automatic.records import OUTPUT_MODES, MaskRecord
 from samkit.automatic.rle import encode_coco_rle
 from samkit.automatic.small_regions import remove_small_regions
 
@@ -68,6 +69,28 @@ class _Candidates:
     boxes_xyxy: torch.Tensor  # K x 4 int64, crop frame, inclusive edges
     areas: torch.Tensor  # K
     points_xy: torch.Tensor  # K x 2 (CropDecoder.points_dtype), crop frame
+
+
+def checked_point_grids(points_per_side: int | None, point_grids: list | None, crop_n_layers: int,
+                        crop_n_points_downscale_factor: int, points_per_batch: int,
+                        output_mode: str) -> list[np.ndarray]:
+    """The constructor arguments both generators share, checked (InputError naming the problem);
+    returns one N_i x 2 grid in [0, 1] per crop layer."""
+    from samkit.errors import InputError
+
+    if (points_per_side is None) == (point_grids is None):
+        raise InputError("exactly one of points_per_side or point_grids must be given")
+    if output_mode not in OUTPUT_MODES:
+        raise InputError(f"unknown output_mode {output_mode!r}; expected one of {list(OUTPUT_MODES)}")
+    if points_per_batch < 1:
+        raise InputError(f"points_per_batch must be >= 1, got {points_per_batch}")
+    if points_per_side is not None:
+        return build_all_layer_point_grids(points_per_side, crop_n_layers, crop_n_points_downscale_factor)
+    grids = [np.asarray(g, dtype=np.float64).reshape(-1, 2) for g in point_grids]
+    if len(grids) < crop_n_layers + 1:
+        raise InputError(f"point_grids has {len(grids)} grids but crop_n_layers={crop_n_layers} "
+                         f"needs {crop_n_layers + 1} (one per layer)")
+    return grids
 
 
 class MaskPipeline(ABC):

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from samkit.modeling.layers import DropPath
+
 
 def window_partition(x: torch.Tensor, window_size: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """B x H x W x C -> (B*nW) x window x window x C, zero-padding H and W up to multiples of window.
@@ -294,21 +296,3 @@ class MultiScaleBlock(nn.Module):
             hidden = fused_linear(self.norm2(x), self.mlp.layers[0], gelu=True)
             return fused_linear(hidden, self.mlp.layers[1], residual=x)
         return x + self.drop_path(self.mlp(self.norm2(x)))
-
-
-class DropPath(nn.Module):
-    """Stochastic depth per sample (training only); identity in eval mode."""
-
-    def __init__(self, drop_prob: float = 0.0, scale_by_keep: bool = True) -> None:
-        super().__init__()
-        self.drop_prob = drop_prob
-        self.scale_by_keep = scale_by_keep
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.drop_prob == 0.0 or not self.training:
-            return x
-        keep = 1 - self.drop_prob
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-        if keep > 0.0 and self.scale_by_keep:
-            mask.div_(keep)
-        return x * mask
