@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -57,13 +56,10 @@ def compare(preset: str, image: np.ndarray) -> dict:
     from sam2.sam2_image_predictor import SAM2ImagePredictor as RefPredictor
 
     ref, ours = RefPredictor(ref_model), SAM2ImagePredictor(our_model)
-    t0 = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode():  # parity only: speed is bench_sam2_predictor.py's job
         ref.set_image(image)
-        t1 = time.perf_counter()
         ours.set_image(image)
-        t2 = time.perf_counter()
-    row = {"preset": preset, "ref_s": t1 - t0, "ours_s": t2 - t1}
+    row = {"preset": preset}
     row["embedding"] = (ours._features["image_embed"] - ref._features["image_embed"]).abs().max().item()
     row["high_res"] = max((a - b).abs().max().item()
                           for a, b in zip(ours._features["high_res_feats"], ref._features["high_res_feats"]))
@@ -126,12 +122,12 @@ def main() -> None:
         "4 boxes at once, the best low-res mask fed back with a click). Command: `python benchmarks/parity_sam2.py`.",
         "",
         "| preset | image embedding | high-res feats | low-res logits | IoU predictions | object score | "
-        "full-size mask pixels differing | set_image ref / samkit fp32 (s) |",
-        "|---|---|---|---|---|---|---|---|",
+        "full-size mask pixels differing |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(f"| {r['preset']} | {r['embedding']:.1e} | {r['high_res']:.1e} | {r['logits']:.1e} | "
-                     f"{r['iou']:.1e} | {r['obj_score']:.1e} | {r['pixels']} | {r['ref_s']:.2f} / {r['ours_s']:.2f} |")
+                     f"{r['iou']:.1e} | {r['obj_score']:.1e} | {r['pixels']} |")
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
