@@ -18,6 +18,9 @@ from typing import Any
 
 import torch
 
+from samkit.checkpoint_files import SAFETENSORS_CONFIG_KEY, SAFETENSORS_FORMAT, SAFETENSORS_FORMAT_KEY  # noqa: F401
+from samkit.checkpoint_files import guess_sam1_preset as _guess_preset
+from samkit.checkpoint_files import read_torch_state_dict as _read_torch_state_dict
 from samkit.config import PRESETS, SamConfig, get_preset
 from samkit.config_sam2 import Sam2Config, is_sam2_name
 from samkit.errors import CheckpointError
@@ -26,10 +29,6 @@ from samkit.modeling.mask_decoder import MaskDecoder
 from samkit.modeling.prompt_encoder import PromptEncoder
 from samkit.modeling.sam import Sam
 from samkit.modeling.transformer import TwoWayTransformer
-
-SAFETENSORS_CONFIG_KEY = "samkit_config"
-SAFETENSORS_FORMAT_KEY = "format"
-SAFETENSORS_FORMAT = "samkit.sam.v1"
 
 
 def build_sam(config: SamConfig | str) -> Sam:
@@ -75,35 +74,6 @@ def build_sam(config: SamConfig | str) -> Sam:
 
 # ---------------------------------------------------------------------------------------------
 # Official state dicts
-
-
-def _guess_preset(state: dict[str, torch.Tensor]) -> str | None:
-    """Which official preset a raw state dict belongs to, from a few tell-tale tensor shapes."""
-    if any(k.startswith("image_encoder.layers.") for k in state):
-        return "vit_t"
-    pe = state.get("image_encoder.patch_embed.proj.weight")
-    if pe is None:
-        return None
-    dim = pe.shape[0]
-    depth = 1 + max((int(k.split(".")[2]) for k in state if k.startswith("image_encoder.blocks.")), default=-1)
-    for name, cfg in PRESETS.items():
-        e = cfg.encoder
-        if e.kind == "vit" and e.embed_dim == dim and e.depth == depth and e.img_size == 1024:
-            return name
-    return None
-
-
-def _read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated zip, pickle with code, not a torch file at all
-        raise CheckpointError(f"{path}: cannot be read as a PyTorch checkpoint ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0][:200]})") from None
-    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
-        obj = obj["model"]  # some fine-tuning repos wrap the state dict
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path}: expected a state dict (name -> tensor), found {type(obj).__name__}")
-    return obj
 
 
 def load_state_dict_strict(model: Sam, state: dict[str, torch.Tensor], source: str, preset: str) -> None:

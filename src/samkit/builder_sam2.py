@@ -132,7 +132,7 @@ def load_sam2_checkpoint(path: str | os.PathLike, name: str | None = None) -> SA
 
     name: the preset to expect (optional; checked against the file when given). Train mode, CPU.
     """
-    from samkit.build import SAFETENSORS_FORMAT_KEY
+    from samkit.checkpoint_files import SAFETENSORS_FORMAT_KEY
 
     path = Path(path)
     if not path.is_file():

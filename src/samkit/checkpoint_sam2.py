@@ -90,7 +90,7 @@ def describe_state_dict(state: dict[str, torch.Tensor]) -> str | None:
         version = "SAM 2.1" if ("no_obj_embed_spatial" in state or "obj_ptr_tpos_proj.weight" in state) else "SAM 2"
         return f"a {version} checkpoint" + (f" (looks like {guess})" if guess else "")
     if family == "sam1":
-        from samkit.build import _guess_preset
+        from samkit.checkpoint_files import guess_sam1_preset as _guess_preset
 
         guess = _guess_preset(state)
         return "a SAM 1 checkpoint" + (f" (looks like {guess})" if guess else "")
@@ -131,7 +131,7 @@ def load_sam2_state_dict_strict(model: "SAM2Base", state: dict[str, torch.Tensor
 
 def read_sam2_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The state dict of an official `{"model": state_dict}` file (or a bare state dict)."""
-    from samkit.build import _read_torch_state_dict
+    from samkit.checkpoint_files import read_torch_state_dict as _read_torch_state_dict
 
     path = Path(path)
     if not path.is_file():
@@ -146,7 +146,7 @@ def is_safetensors_file(path: Path) -> bool:
 
 
 def read_sam2_safetensors_config(meta: dict[str, str], path: Path) -> Sam2Config:
-    from samkit.build import SAFETENSORS_CONFIG_KEY
+    from samkit.checkpoint_files import SAFETENSORS_CONFIG_KEY
 
     try:
         return Sam2Config.from_json(meta[SAFETENSORS_CONFIG_KEY])

@@ -12,7 +12,7 @@ from synthetic_video import synthetic_frames, write_frame_folder, write_video
 
 from samkit.errors import InputError
 from samkit.video.frame_folder import list_frame_files
-from samkit.video.frame_source import open_frame_source
+from samkit.video.open_frames import open_frame_source
 
 SIZE = 64  # model input size for these tests
 

@@ -12,8 +12,6 @@ with the length of the video.
 
 from __future__ import annotations
 
-import io
-import os
 from collections import OrderedDict
 
 import numpy as np
@@ -108,30 +106,3 @@ class FrameSource:
         """PIL RGB image -> image_size x image_size x 3 uint8, resized as the reference resizes
         (PIL's default filter, bicubic)."""
         return np.array(pil_image.convert("RGB").resize((self.image_size, self.image_size)))
-
-
-def open_frame_source(video_path, image_size: int, cache_frames: int = 4) -> FrameSource:
-    """A frame source for `video_path`: a folder of JPEG/PNG frames, a video file (MP4, MOV, AVI,
-    WebM, MKV), or the bytes of a video file. A FrameSource is returned unchanged."""
-    if isinstance(video_path, FrameSource):
-        return video_path
-    if isinstance(video_path, (bytes, bytearray)):
-        from samkit.video.frame_stream import VideoFileFrames
-
-        return VideoFileFrames(io.BytesIO(bytes(video_path)), image_size, cache_frames=cache_frames)
-    if not isinstance(video_path, (str, os.PathLike)):
-        raise InputError(f"video_path must be a folder of frames, a video file path or video bytes, got "
-                         f"{type(video_path).__name__}")
-    path = os.fspath(video_path)
-    if os.path.isdir(path):
-        from samkit.video.frame_folder import FolderFrames
-
-        return FolderFrames(path, image_size, cache_frames=cache_frames)
-    if not os.path.exists(path):
-        raise InputError(f"video not found: {path}")
-    if os.path.splitext(path)[1].lower() in VIDEO_FILE_SUFFIXES:
-        from samkit.video.frame_stream import VideoFileFrames
-
-        return VideoFileFrames(path, image_size, cache_frames=cache_frames)
-    raise InputError(f"{path}: not a folder of frames or a video file (expected a folder of JPEG/PNG frames or "
-                     f"one of {', '.join(VIDEO_FILE_SUFFIXES)})")

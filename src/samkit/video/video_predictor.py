@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from samkit.modeling.sam2.sam2_base import SAM2Base
 from samkit.video.frame_inference import FrameInferenceMixin
-from samkit.video.frame_source import open_frame_source
+from samkit.video.open_frames import open_frame_source
 from samkit.video.inference_state import TrackingStateError, check_frame_idx, new_inference_state, obj_idx_for
 from samkit.video.object_edits import ObjectEditsMixin
 from samkit.video.video_prompts import concat_points, prepare_mask_prompt, prepare_point_prompt

@@ -1,0 +1,46 @@
+"""What both model families' checkpoint readers share: the keys of samkit's safetensors metadata,
+reading an official PyTorch state dict safely (weights_only=True), and guessing a SAM 1 preset from
+tensor shapes. Sits below build.py and the SAM 2 builder so neither has to import the other for them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from samkit.config import PRESETS
+from samkit.errors import CheckpointError
+
+SAFETENSORS_CONFIG_KEY = "samkit_config"
+SAFETENSORS_FORMAT_KEY = "format"
+SAFETENSORS_FORMAT = "samkit.sam.v1"
+
+
+def guess_sam1_preset(state: dict[str, torch.Tensor]) -> str | None:
+    """Which official preset a raw state dict belongs to, from a few tell-tale tensor shapes."""
+    if any(k.startswith("image_encoder.layers.") for k in state):
+        return "vit_t"
+    pe = state.get("image_encoder.patch_embed.proj.weight")
+    if pe is None:
+        return None
+    dim = pe.shape[0]
+    depth = 1 + max((int(k.split(".")[2]) for k in state if k.startswith("image_encoder.blocks.")), default=-1)
+    for name, cfg in PRESETS.items():
+        e = cfg.encoder
+        if e.kind == "vit" and e.embed_dim == dim and e.depth == depth and e.img_size == 1024:
+            return name
+    return None
+
+
+def read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, pickle with code, not a torch file at all
+        raise CheckpointError(f"{path}: cannot be read as a PyTorch checkpoint ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:200]})") from None
+    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+        obj = obj["model"]  # some fine-tuning repos wrap the state dict
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path}: expected a state dict (name -> tensor), found {type(obj).__name__}")
+    return obj
