@@ -39,11 +39,13 @@ def test_track_writes_davis_masks_video_and_json(tmp_path):
     assert result["objects"] == [1, 5] and sorted(result["frames"], key=int) == [str(i) for i in range(5)]
     assert len(result["frames"]["4"]["object_score_logits"]) == 2
     assert (out / "overlay.mp4").stat().st_size > 0 and Image.open(out / "strip.png").size[1] == 160
-    # An earlier run is never overwritten silently.
+    assert not (out / ".track-run").exists() and result["resumed"] == []
+    # The same command again finds the run finished; other settings never overwrite it silently.
     from samkit.errors import InputError
 
+    assert _main(argv) == 0
     with pytest.raises(InputError, match="--overwrite"):
-        _main(argv)
+        _main(argv + ["--max-frames", "2"])
     assert _main(argv + ["--overwrite", "--reverse", "--max-frames", "1", "--no-video"]) == 0
     assert sorted(p.name for p in (out / "masks").glob("*.png")) == ["00001.png", "00002.png"]
 

@@ -8,7 +8,10 @@ frames use --prompts FILE.json, a list of {"frame": 0, "obj": 1, "points": [[x, 
 
 Writes into DIR: masks/NNNNN.png (DAVIS format: indexed PNG, pixel value = object id), overlay.mp4
 (the video with coloured masks; needs PyAV), strip.png (a few tracked frames side by side) and
-track.json (per frame and object: object score logit and mask area; timings).
+track.json (per frame and object: object score logit and mask area; timings), written last.
+Running the same command again after an interruption (Ctrl-C, a crash, kill -9) resumes the run
+from what it wrote: the masks equal an uninterrupted run's. A finished run is not redone; other
+settings on an existing output need --overwrite (DIR/.track-run/ holds the resume state).
 Tracking runs forwards from the first prompted frame, and backwards too when a prompt is on a later
 frame than 0 (--reverse: backwards only). --max-frames limits the frames tracked in each direction.
 """
@@ -41,7 +44,8 @@ def register(subparsers) -> None:
     p.add_argument("--reverse", action="store_true", help="track backwards in time only")
     p.add_argument("--max-frames", type=int, default=None, help="track at most this many frames each way")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier run")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace outputs of an earlier run (a run with the same settings resumes without it)")
     p.add_argument("--no-video", action="store_true", help="do not write overlay.mp4")
     add_model_args(p)
     p.set_defaults(func=run)
@@ -102,11 +106,125 @@ def _object_scores(state, frame_idx) -> list[float | None]:
     return scores
 
 
-def run(args: argparse.Namespace) -> int:
+def _settings(args, prompts: list[dict], model) -> dict:
+    """Everything that decides the masks; a run with equal settings resumes this one."""
+    from samkit.video.track_run import prompts_fingerprint, video_fingerprint, weights_fingerprint
+
+    return {"video": str(Path(args.video).resolve()), "video_files": video_fingerprint(args.video),
+            "prompts": prompts_fingerprint(prompts), "model": args.model,
+            "checkpoint": str(Path(args.checkpoint).resolve()) if args.checkpoint else None,
+            "weights": weights_fingerprint(model), "dtype": args.dtype, "device": str(next(model.parameters()).device),
+            "reverse": bool(args.reverse), "max_frames": args.max_frames}
+
+
+def _resuming(run, out: Path, overwrite: bool) -> bool | None:
+    """True: resume the interrupted run in `out`; False: start afresh; None: `out` holds this very run, finished."""
+    mask_dir = out / "masks"
+    earlier = run.earlier_settings()
+    if overwrite:
+        for stale in sorted(mask_dir.glob("*.png")) if mask_dir.is_dir() else []:
+            stale.unlink()  # --overwrite: no masks of the earlier run may stay behind
+        return False
+    if earlier is not None:
+        if earlier == run.settings:
+            return True
+        raise InputError(f"{out} holds an interrupted run with other settings ({', '.join(run.differences(earlier))}"
+                         f" differ): run its command again to resume it, or pass --overwrite to start over")
+    try:
+        finished = json.loads((out / "track.json").read_text()).get("settings")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        finished = None
+    if finished == run.settings:
+        return None
+    if (mask_dir.is_dir() and any(mask_dir.glob("*.png"))) or (out / "track.json").exists():
+        raise InputError(f"{out} holds the results of an earlier run; pass --overwrite to replace them")
+    return False
+
+
+def _track(predictor, state, prompts, args, run, mask_dir: Path, resume: bool) -> dict:
+    """Propagate (forwards, then backwards when asked), writing one mask per frame and snapshots;
+    from the latest snapshot when resuming. Returns the run's results so far (frames, timings)."""
+    from tqdm.auto import tqdm
+
+    from samkit.video.mask_writer import label_map, write_davis_png
+    from samkit.video.track_run import memory_bank, restore_memory_bank
+
+    first = min(p["frame"] for p in prompts)
+    directions = [True] if args.reverse else ([False, True] if first > 0 else [False])
+    predictor.propagate_in_video_preflight(state)
+    passes = [(rev, list(predictor._processing_order(state, max(p["frame"] for p in prompts) if rev else None,
+                                                     args.max_frames, rev))) for rev in directions]
+    snap = run.load_snapshot() if resume else None
+    done = snap or {"pass": 0, "frame": None, "frames": {}, "propagate_s": 0.0, "resumes": []}
+    if snap is not None:
+        restore_memory_bank(state, snap["memory"])
+        done["resumes"].append({"pass": snap["pass"], "frame": snap["frame"]})
+    frames, anchor = done["frames"], done["frame"]
+    initial = sum(len(order) for _, order in passes[: done["pass"]])
+    if anchor is not None:
+        initial += passes[done["pass"]][1].index(anchor) + 1
+    predictor.show_progress = False  # one bar over every pass instead of the predictor's per pass
+    bar = tqdm(total=sum(len(order) for _, order in passes), initial=initial, desc="track", unit="frame")
+    t0, tracked = time.perf_counter(), 0
+    for p, (reverse, order) in enumerate(passes):
+        if p < done["pass"] or not order:
+            continue
+        # The snapshot's own frame is recomputed (not written again) to rebuild the step after it exactly.
+        begin = anchor if p == done["pass"] and anchor is not None else order[0]
+        for frame_idx, obj_ids, masks in predictor.propagate_in_video(
+                state, start_frame_idx=begin, max_frame_num_to_track=abs(order[-1] - begin), reverse=reverse):
+            if p == done["pass"] and frame_idx == anchor:
+                continue
+            lab = label_map(masks, [int(i) for i in obj_ids])
+            write_davis_png(mask_dir / f"{frame_idx:05d}.png", lab)
+            frames[frame_idx] = {"objects": [int(i) for i in obj_ids], "object_score_logits": _object_scores(
+                state, frame_idx), "area_px": [int((lab == int(i)).sum()) for i in obj_ids]}
+            tracked += 1
+            bar.update(1)
+            elapsed = done["propagate_s"] + time.perf_counter() - t0
+            run.maybe_snapshot({**done, "pass": p, "frame": frame_idx, "propagate_s": elapsed,
+                                "memory": memory_bank(state)}, elapsed)
+        elapsed = done["propagate_s"] + time.perf_counter() - t0
+        run.maybe_snapshot({**done, "pass": p + 1, "frame": None, "propagate_s": elapsed,
+                            "memory": memory_bank(state)}, elapsed, force=True)
+    bar.close()
+    this_run_s = time.perf_counter() - t0
+    return {"frames": frames, "resumes": done["resumes"], "propagate_s": done["propagate_s"] + this_run_s,
+            "per_frame_s": this_run_s / max(1, tracked)}
+
+
+def _write_pictures(out: Path, source, mask_dir: Path, order: list[int], video: bool) -> None:
+    """overlay.mp4 (unless video=False) and strip.png from the written masks, each written atomically."""
+    import io
+
     from PIL import Image
 
+    from samkit.video.mask_writer import OverlayVideoWriter, colour_overlay, picture_strip
+    from samkit.video.track_run import atomic_write_bytes
+
+    def overlay(f):
+        return colour_overlay(source.original_frame(f), np.array(Image.open(mask_dir / f"{f:05d}.png")))
+
+    if video:
+        writer = OverlayVideoWriter(out / "overlay.mp4")
+        try:
+            for f in order:
+                writer.write(overlay(f))
+        except BaseException:
+            writer.discard()
+            raise
+        writer.close()
+    picks = [order[round(i * (len(order) - 1) / 5)] for i in range(6)] if len(order) > 6 else order
+    buf = io.BytesIO()
+    Image.fromarray(picture_strip([overlay(f) for f in picks])).save(buf, format="PNG")
+    atomic_write_bytes(out / "strip.png", buf.getvalue())
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
     from samkit.video.build_video import video_predictor_from_model
-    from samkit.video.mask_writer import OverlayVideoWriter, colour_overlay, label_map, picture_strip, write_davis_png
+    from samkit.video.track_run import TrackRun, atomic_write_json
 
     prompts = _prompt_list(args)
     if args.max_frames is not None and args.max_frames < 1:
@@ -116,56 +234,41 @@ def run(args: argparse.Namespace) -> int:
                          "sam2.1_hiera_tiny.pt), or a SAM 2 --checkpoint")
     out = Path(args.out)
     mask_dir = out / "masks"
-    earlier = sorted(mask_dir.glob("*.png")) if mask_dir.is_dir() else []
-    if (earlier or (out / "track.json").exists()) and not args.overwrite:
-        raise InputError(f"{out} holds the results of an earlier run; pass --overwrite to replace them")
     t0 = time.perf_counter()
+    if args.checkpoint is None:
+        torch.manual_seed(0)  # random weights: the same model in every run, so that a rerun can resume
     model = model_from_args(args)
+    run = TrackRun(out, _settings(args, prompts, model))
+    resume = _resuming(run, out, args.overwrite)
+    if resume is None:
+        print(f"{out}/ already holds this run, finished (pass --overwrite to compute it again)")
+        return 0
     predictor = video_predictor_from_model(model, fill_hole_area=8, release_old_frames=True)  # bounded memory
     predictor.binarize_mask_from_pts_for_mem_enc = True  # as build_sam2_video_predictor's post-processing
     t1 = time.perf_counter()
     state = predictor.init_state(args.video)
     _add_prompts(predictor, state, prompts)
     labels = list(state["obj_ids"])
-    first = min(p["frame"] for p in prompts)
-    directions = [True] if args.reverse else ([False, True] if first > 0 else [False])
-    for stale in earlier:  # --overwrite: no masks of the earlier run may stay behind
-        stale.unlink()
+    if not resume:
+        run.start()
     mask_dir.mkdir(parents=True, exist_ok=True)
-    frames, tracked = {}, 0
     t2 = time.perf_counter()
-    for reverse in directions:
-        start = max(p["frame"] for p in prompts) if reverse else None
-        for frame_idx, obj_ids, masks in predictor.propagate_in_video(
-                state, start_frame_idx=start, max_frame_num_to_track=args.max_frames, reverse=reverse):
-            lab = label_map(masks, [int(i) for i in obj_ids])
-            write_davis_png(mask_dir / f"{frame_idx:05d}.png", lab)
-            frames[frame_idx] = {"objects": [int(i) for i in obj_ids], "object_score_logits": _object_scores(
-                state, frame_idx), "area_px": [int((lab == int(i)).sum()) for i in obj_ids]}
-            tracked += 1
+    tracked = _track(predictor, state, prompts, args, run, mask_dir, resume)
     t3 = time.perf_counter()
+    frames = tracked["frames"]
     order = sorted(frames)
-    source = state["images"]
-    if not args.no_video:
-        writer = OverlayVideoWriter(out / "overlay.mp4")
-        try:
-            for f in order:
-                lab = np.array(Image.open(mask_dir / f"{f:05d}.png"))
-                writer.write(colour_overlay(source.original_frame(f), lab))
-        finally:
-            writer.close()
-    picks = [order[round(i * (len(order) - 1) / 5)] for i in range(6)] if len(order) > 6 else order
-    strip = picture_strip([colour_overlay(source.original_frame(f), np.array(Image.open(mask_dir / f"{f:05d}.png")))
-                           for f in picks])
-    Image.fromarray(strip).save(out / "strip.png")
+    _write_pictures(out, state["images"], mask_dir, order, video=not args.no_video)
     result = {
         "video": str(args.video), "num_frames": state["num_frames"],
         "width": state["video_width"], "height": state["video_height"], "objects": labels,
         "prompts": prompts, "frames": {str(f): frames[f] for f in order},
-        "timing_s": {"load_model": round(t1 - t0, 3), "prompts": round(t2 - t1, 3), "propagate": round(t3 - t2, 3),
-                     "per_frame": round((t3 - t2) / max(1, tracked), 4), "write": round(time.perf_counter() - t3, 3)},
+        "timing_s": {"load_model": round(t1 - t0, 3), "prompts": round(t2 - t1, 3),
+                     "propagate": round(tracked["propagate_s"], 3), "per_frame": round(tracked["per_frame_s"], 4),
+                     "write": round(time.perf_counter() - t3, 3)},
+        "resumed": tracked["resumes"], "settings": run.settings,
     }
-    (out / "track.json").write_text(json.dumps(result, indent=2))
+    atomic_write_json(out / "track.json", result)
+    run.finish()
     print(f"{len(order)} frame(s), {len(labels)} object(s) -> {out}/ (propagate {t3 - t2:.1f} s, "
-          f"{1e3 * (t3 - t2) / max(1, tracked):.0f} ms/frame)")
+          f"{1e3 * tracked['per_frame_s']:.0f} ms/frame)" + (" (resumed)" if resume else ""))
     return 0

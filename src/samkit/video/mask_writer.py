@@ -65,7 +65,10 @@ def colour_overlay(frame_rgb: np.ndarray, labels_hw: np.ndarray, alpha: float = 
 
 
 class OverlayVideoWriter:
-    """Frames (H x W x 3 uint8) -> an H.264 MP4 with PyAV (even sizes, as yuv420p needs)."""
+    """Frames (H x W x 3 uint8) -> an H.264 MP4 with PyAV (even sizes, as yuv420p needs).
+
+    Written to a temporary file beside `path` and renamed by close(), so `path` is never half a
+    video; discard() (on an error) removes the temporary file instead."""
 
     def __init__(self, path: str | os.PathLike, fps: float = 24.0) -> None:
         try:
@@ -74,7 +77,8 @@ class OverlayVideoWriter:
             raise InputError("writing the overlay video needs PyAV: pip install 'samkit[video]'") from None
         self._av = av
         self.path = Path(path)
-        self._container = av.open(str(self.path), mode="w")
+        self._tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
+        self._container = av.open(str(self._tmp), mode="w", format=self.path.suffix.lstrip(".").lower() or "mp4")
         self._fps = max(1, round(fps))
         self._stream = None
 
@@ -93,6 +97,13 @@ class OverlayVideoWriter:
             for packet in self._stream.encode():
                 self._container.mux(packet)
         self._container.close()
+        os.replace(self._tmp, self.path)
+
+    def discard(self) -> None:
+        try:
+            self._container.close()
+        finally:
+            self._tmp.unlink(missing_ok=True)
 
 
 def picture_strip(frames: list[np.ndarray], height: int = 160, gap: int = 4) -> np.ndarray:

@@ -42,6 +42,8 @@ class SAM2VideoPredictor(ObjectEditsMixin, FrameInferenceMixin, SAM2Base):
         (the reference keeps every frame's outputs: ~0.8 MB per frame and object at 1024 px).
     """
 
+    show_progress = True  # a tqdm bar in propagate_in_video, as the reference shows (samkit track has its own)
+
     def __init__(self, fill_hole_area: int = 0, non_overlap_masks: bool = False,
                  clear_non_cond_mem_around_input: bool = False, add_all_frames_to_correct_as_cond: bool = False,
                  feature_cache_size: int = 2, release_old_frames: bool = False, **kwargs) -> None:
@@ -205,7 +207,7 @@ class SAM2VideoPredictor(ObjectEditsMixin, FrameInferenceMixin, SAM2Base):
         obj_ids = inference_state["obj_ids"]
         batch_size = self._get_obj_num(inference_state)
         order = self._processing_order(inference_state, start_frame_idx, max_frame_num_to_track, reverse)
-        for frame_idx in _progress(order):
+        for frame_idx in _progress(order) if self.show_progress else order:
             pred_masks_per_obj = []
             for obj_idx in range(batch_size):
                 obj_output_dict = inference_state["output_dict_per_obj"][obj_idx]
