@@ -7,7 +7,10 @@ Writes OUT/results.json (every number and the per-object records), OUT/results.m
 pictures (OUT/miou_vs_clicks.png; for attacks OUT/attack_budgets.png and OUT/attack_example.png).
 SAM 2 models (--model sam2.1_hiera_t, --model sam2.1_hiera_t:sam2.1_hiera_tiny.pt, a SAM 2 checkpoint)
 run every protocol but attack; amg uses SAM2AutomaticMaskGenerator, with the same thresholds as
-every other model in the run (the flags below; SAM 2's own default pred_iou_thresh is 0.8).
+every other model in the run (the flags below; SAM 2's own default pred_iou_thresh is 0.8). In the
+video protocol a SAM 2 model gives one row per --video-prompts entry (SAM2VideoPredictor prompted on
+frame 0 with the GT mask, oracle clicks or the GT box) beside its frame-by-frame box row, and the
+report adds per-sequence J/F/J&F and a plot (OUT/video_j_and_f.png).
 """
 
 from __future__ import annotations
@@ -67,6 +70,10 @@ def register(subparsers) -> None:
     g.add_argument("--max-clicks", type=int, default=20)
     g.add_argument("--multimask", choices=["first", "always", "never"], default="first")
     g.add_argument("--no-oracle", action="store_true", help="skip the oracle-mask trajectory")
+    g = p.add_argument_group("video (SAM 2 models)")
+    g.add_argument("--video-prompts", default="mask,clicks1,clicks3,clicks5,box", metavar="LIST",
+                   help="frame-0 prompts for SAM2VideoPredictor, comma-separated: mask (the GT mask), clicksN "
+                        "(N oracle clicks), box (the GT box); 'none' for the frame-by-frame box row only")
     g = p.add_argument_group("amg")
     g.add_argument("--points-per-side", type=int, default=32)
     g.add_argument("--pred-iou-thresh", type=float, default=0.88)
@@ -92,6 +99,10 @@ def _check_args(args) -> None:
         raise InputError("--split val with --val-fraction 0 holds out nothing; set the training run's fraction")
     if args.prompt_attack_objects < 0:
         raise InputError(f"--prompt-attack-objects must be >= 0, got {args.prompt_attack_objects}")
+    if args.protocol == "video":
+        from samkit.evaluation.video_tracking_method import parse_video_prompts
+
+        args.video_prompts = parse_video_prompts(args.video_prompts)
     results = args.out / "results.json"
     if results.exists() and not args.overwrite:
         raise InputError(f"{results} already exists; choose another --out or pass --overwrite")
@@ -208,6 +219,12 @@ _ATTACK_SAM2 = ("--protocol attack is SAM 1 only: its attacks differentiate thro
                 "decoder; evaluate SAM 2 models with clicks, box, amg or video")
 
 
+def _is_sam2(predictor) -> bool:
+    from samkit.inference.model_family import is_sam2_model
+
+    return hasattr(predictor, "model") and is_sam2_model(predictor.model)
+
+
 def _run_amg(args, predictor, data, label) -> dict:
     from samkit.inference.model_family import is_sam2_model
 
@@ -242,6 +259,12 @@ def _write_report(args, src, data, results: dict) -> None:
         if "skipped" in r:
             lines.append(f"- {label}: skipped ({r['skipped']})")
     pictures = []
+    if args.protocol == "video" and any("video_prompt" in r for r in results.values()):
+        lines += ["Rows: a model's own label is its image predictor frame by frame, prompted with the box of the "
+                  "previous mask; '<model> video, <prompt>' is SAM2VideoPredictor prompted on frame 0 only "
+                  "(the first frame is not scored).", "", report_tables.video_sequence_table(summaries), ""]
+        pictures.append(report_plots.plot_video_j_and_f(summaries, args.out / "video_j_and_f.png",
+                                                        f"J&F per sequence ({args.data.name}, {n})"))
     if args.protocol == "clicks" and summaries:
         pictures.append(report_plots.plot_miou_vs_clicks(summaries, args.out / "miou_vs_clicks.png",
                                                          f"mIoU vs clicks ({args.data.name}, {n})"))
@@ -289,6 +312,10 @@ def run(args) -> int:
         np.random.seed(args.seed)
         predictor = build_predictor(spec, args.device, args.dtype, args.seed)
         results[spec.label] = _run_model(args, spec, predictor, data, args.out)
+        if args.protocol == "video" and args.video_prompts and _is_sam2(predictor):
+            from samkit.evaluation.video_tracking_method import evaluate_sam2_video
+
+            results.update(evaluate_sam2_video(predictor.model, data, args.video_prompts, spec.label))
     for label, result in included.items():
         if label not in results:  # the zero-motion row is recomputed, not duplicated
             results[label] = result

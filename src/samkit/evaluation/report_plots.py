@@ -1,4 +1,5 @@
-"""PNG pictures of evaluation results: mIoU vs clicks, mIoU vs attack budget, an attacked example.
+"""PNG pictures of evaluation results: mIoU vs clicks, mIoU vs attack budget, an attacked example,
+J&F per video sequence.
 
 matplotlib is imported inside each function with the non-interactive Agg backend, so importing
 samkit.evaluation never needs a display or matplotlib.
@@ -113,6 +114,33 @@ def plot_attack_example(example: dict, path: Path) -> Path:
     axes[2].set_title(f"perturbation (x{127.5 / span:.0f} to be visible)", fontsize=9)
     axes[2].axis("off")
     fig.suptitle(f"image {example['image_id']}, model input {w}x{h}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_video_j_and_f(summaries: dict[str, dict], path: Path, title: str = "J&F per sequence") -> Path:
+    """Grouped bars: J&F of each method per sequence and over all tracks ("mean", leftmost)."""
+    plt = _plt()
+    seqs = sorted({q for s in summaries.values() for q in s["per_sequence"]})
+    groups = ["mean"] + seqs
+    n = max(len(summaries), 1)
+    width = 0.8 / n
+    fig, ax = plt.subplots(figsize=(max(6.4, 0.25 * n * len(groups) + 2), 4.4), dpi=120)
+    xs = np.arange(len(groups))
+    for i, (label, s) in enumerate(summaries.items()):
+        ys = [s["mean"]["J&F"]] + [s["per_sequence"].get(q, {}).get("J&F", np.nan) for q in seqs]
+        ax.bar(xs - 0.4 + (i + 0.5) * width, ys, width, color=f"C{i}", label=f"{label} ({s['mean']['J&F']:.3f})")
+    ax.set_xticks(xs)
+    ax.set_xticklabels(groups, rotation=30 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center",
+                       fontsize=8)
+    ax.axvline(0.5, color="0.6", lw=0.8)
+    ax.set_ylabel("J&F")
+    ax.set_ylim(0, 1)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -84,3 +84,11 @@ def video_table(summaries: dict[str, dict]) -> str:
     per_seq = _table(["sequence"] + [f"{label} J&F" for label in summaries],
                      [[q] + [_f(s["per_sequence"].get(q, {}).get("J&F")) for s in summaries.values()] for q in seqs])
     return table + "\n\n" + per_seq
+
+
+def video_sequence_table(summaries: dict[str, dict]) -> str:
+    """J, F and J&F per (sequence, method), sequences sorted, methods in the given order."""
+    seqs = sorted({q for s in summaries.values() for q in s["per_sequence"]})
+    rows = [[q, label, _f(r["J"]), _f(r["F"]), _f(r["J&F"]), r["frames"]]
+            for q in seqs for label, s in summaries.items() if (r := s["per_sequence"].get(q)) is not None]
+    return _table(["sequence", "method", "J", "F", "J&F", "frames"], rows)

@@ -2,8 +2,8 @@
 
 A propagation method is any callable `(frames, first_mask) -> masks`: frames a list of
 H x W x 3 uint8 RGB images, first_mask the H x W bool GT of frame 0, masks one H x W bool per
-frame (masks[0] may simply be first_mask). The SAM 2 video predictor will be one more method;
-until then there are two honest baselines:
+frame (masks[0] may simply be first_mask). The SAM 2 video predictor is one more method
+(video_tracking_method.py: SAM2VideoTracking); here are the two honest baselines:
 - `copy_first_mask`: the zero-motion baseline (frame 0's mask everywhere);
 - `BoxPropagation(predictor)`: per frame, prompt an image predictor (SAM or GrabCut) with the box
   of the last non-empty mask, grown by `margin_frac` to follow motion (a frame where the
