@@ -47,12 +47,15 @@ def main() -> None:
     ours = video_predictor_from_model(build_sam2_model(cfg), fill_hole_area=0)
     ours.load_state_dict(ref.state_dict(), strict=True)
     ref.eval(), ours.eval()
+    ours_bf16 = video_predictor_from_model(ours, fill_hole_area=0).eval()  # same modules, bf16 path
+    ours_bf16.encoder_dtype = torch.bfloat16
+    sides = (("reference", ref), ("samkit", ours), ("samkit_bf16", ours_bf16))
     prompts = [[[20, 30]], [[68, 16]], [[10, 60]]][: args.objects]
     with tempfile.TemporaryDirectory() as tmp:
         video = str(write_frame_folder(Path(tmp) / "clip", synthetic_frames(args.frames)))
-        times = {"reference": [], "samkit": []}
+        times = {name: [] for name, _ in sides}
         for _ in range(args.rounds):
-            for name, predictor in (("reference", ref), ("samkit", ours)):
+            for name, predictor in sides:
                 state = predictor.init_state(video)
                 for obj_id, pts in enumerate(prompts, 1):
                     predictor.add_new_points_or_box(state, 0, obj_id, points=pts, labels=[1])
@@ -62,7 +65,9 @@ def main() -> None:
     best = {k: min(v) for k, v in times.items()}
     print(f"{args.preset} @ {cfg.image_size} px, {args.objects} object(s), {args.frames} frames, "
           f"{torch.get_num_threads()} threads: reference {1e3 * best['reference']:.0f} ms/frame, "
-          f"samkit {1e3 * best['samkit']:.0f} ms/frame, ratio {best['samkit'] / best['reference']:.2f}")
+          f"samkit fp32 {1e3 * best['samkit']:.0f} ms/frame (ratio {best['samkit'] / best['reference']:.2f}), "
+          f"samkit bf16 {1e3 * best['samkit_bf16']:.0f} ms/frame "
+          f"(ratio {best['samkit_bf16'] / best['reference']:.2f})")
 
 
 if __name__ == "__main__":
