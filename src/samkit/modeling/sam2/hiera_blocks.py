@@ -13,34 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from samkit.modeling.image_encoder import window_partition, window_unpartition  # noqa: F401  (SAM 1's, shared)
 from samkit.modeling.layers import DropPath
-
-
-def window_partition(x: torch.Tensor, window_size: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """B x H x W x C -> (B*nW) x window x window x C, zero-padding H and W up to multiples of window.
-
-    Returns the windows and the padded (Hp, Wp). Windows run row-major over the padded map.
-    """
-    b, h, w, c = x.shape
-    pad_h = (window_size - h % window_size) % window_size
-    pad_w = (window_size - w % window_size) % window_size
-    if pad_h or pad_w:
-        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
-    hp, wp = h + pad_h, w + pad_w
-    x = x.view(b, hp // window_size, window_size, wp // window_size, window_size, c)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window_size, window_size, c), (hp, wp)
-
-
-def window_unpartition(windows: torch.Tensor, window_size: int, pad_hw: tuple[int, int],
-                       hw: tuple[int, int]) -> torch.Tensor:
-    """Inverse of window_partition: (B*nW) x window x window x C -> B x H x W x C (cropped)."""
-    hp, wp = pad_hw
-    h, w = hw
-    nh, nw = hp // window_size, wp // window_size
-    b = windows.shape[0] // (nh * nw)
-    x = windows.view(b, nh, nw, window_size, window_size, windows.shape[-1])
-    x = x.permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, -1)
-    return x[:, :h, :w] if (hp > h or wp > w) else x
 
 
 def add_unpartitioned(shortcut: torch.Tensor, windows: torch.Tensor, window_size: int,
