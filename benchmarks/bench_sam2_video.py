@@ -2,12 +2,18 @@
 side in one process, identical random weights, the same synthetic JPEG clip, rounds interleaved.
 
     python benchmarks/bench_sam2_video.py --preset sam2.1_hiera_t --image-size 512 --frames 6 --objects 1
+
+With --memory, each side then runs once more alone in a fresh process (same clip, same prompts) and
+its peak RSS is reported: in one process the sides would share one high-water mark.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +32,8 @@ def main() -> None:
     ap.add_argument("--objects", type=int, default=1, choices=[1, 2, 3])
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--memory", action="store_true", help="also measure each side's peak RSS alone")
+    ap.add_argument("--only", choices=["reference", "samkit", "samkit_bf16"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -41,15 +49,21 @@ def main() -> None:
     cfg = dataclasses.replace(cfg, binarize_mask_from_pts_for_mem_enc=True,
                               image_size=args.image_size or cfg.image_size)
     config_file, overrides = reference_sam2_overrides(cfg)
-    ref = build_reference_sam2(config_file, overrides + [
-        "++model._target_=sam2.sam2_video_predictor.SAM2VideoPredictor", "++model.fill_hole_area=0"])
-    _plain_pooling_sizes(ref)
-    ours = video_predictor_from_model(build_sam2_model(cfg), fill_hole_area=0)
-    ours.load_state_dict(ref.state_dict(), strict=True)
-    ref.eval(), ours.eval()
-    ours_bf16 = video_predictor_from_model(ours, fill_hole_area=0).eval()  # same modules, bf16 path
-    ours_bf16.encoder_dtype = torch.bfloat16
-    sides = (("reference", ref), ("samkit", ours), ("samkit_bf16", ours_bf16))
+    sides = []
+    if args.only in (None, "reference"):
+        ref = build_reference_sam2(config_file, overrides + [
+            "++model._target_=sam2.sam2_video_predictor.SAM2VideoPredictor", "++model.fill_hole_area=0"])
+        _plain_pooling_sizes(ref)
+        sides.append(("reference", ref.eval()))
+    if args.only != "reference":  # a --memory child builds its own side only (its weights stay random)
+        ours = video_predictor_from_model(build_sam2_model(cfg), fill_hole_area=0).eval()
+        if not args.only:
+            ours.load_state_dict(ref.state_dict(), strict=True)
+        ours_bf16 = video_predictor_from_model(ours, fill_hole_area=0).eval()  # same modules, bf16 path
+        ours_bf16.encoder_dtype = torch.bfloat16
+        sides += [("samkit", ours), ("samkit_bf16", ours_bf16)]
+    if args.only:
+        sides = [(name, p) for name, p in sides if name == args.only]
     prompts = [[[20, 30]], [[68, 16]], [[10, 60]]][: args.objects]
     with tempfile.TemporaryDirectory() as tmp:
         video = str(write_frame_folder(Path(tmp) / "clip", synthetic_frames(args.frames)))
@@ -63,11 +77,20 @@ def main() -> None:
                 n = sum(1 for _ in predictor.propagate_in_video(state))
                 times[name].append((time.perf_counter() - t0) / n)
     best = {k: min(v) for k, v in times.items()}
+    if args.only:
+        print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+        return
     print(f"{args.preset} @ {cfg.image_size} px, {args.objects} object(s), {args.frames} frames, "
           f"{torch.get_num_threads()} threads: reference {1e3 * best['reference']:.0f} ms/frame, "
           f"samkit fp32 {1e3 * best['samkit']:.0f} ms/frame (ratio {best['samkit'] / best['reference']:.2f}), "
           f"samkit bf16 {1e3 * best['samkit_bf16']:.0f} ms/frame "
-          f"(ratio {best['samkit_bf16'] / best['reference']:.2f})")
+          f"(ratio {best['samkit_bf16'] / best['reference']:.2f})", flush=True)
+    if args.memory:
+        passthrough = [a for a in sys.argv[1:] if a != "--memory"]
+        for name, _ in sides:
+            out = subprocess.run([sys.executable, __file__, *passthrough, "--rounds", "1", "--only", name],
+                                 capture_output=True, text=True, check=True).stdout
+            print(f"  {name}: peak RSS {json.loads(out.strip().splitlines()[-1])['peak_rss_mb']:.0f} MB", flush=True)
 
 
 if __name__ == "__main__":

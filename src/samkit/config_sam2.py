@@ -359,6 +359,36 @@ def _test_tiny(name: str, version: str) -> Sam2Config:
     )
 
 
+def _cpu(name: str, stages: tuple[int, ...] = (1, 2, 4, 1), global_att_blocks: tuple[int, ...] = (4, 6)) -> Sam2Config:
+    """samkit's built-in SAM 2 (sam2_cpu): SAM 2.1 as sam2.1_hiera_t, sized for a 2-core CPU.
+
+    384 px input -> Hiera grids of 96/48/24/12 tokens (48/96/192/384-d; windows of 8, 4, 12 and
+    12, the last two stages' windows tiling their grids exactly; blocks 5 and 7 of stage 3 global),
+    a 128-d neck, decoder and prompt encoder on a 24 x 24 embedding (the widths and grid of SAM 1's
+    built-in vit_cpu, so its heads transplant unchanged: samkit.training.sam2_transplant), 2 layers
+    of 128-d memory attention (MLP 512) and 64-d memories. The decoder's transformer keeps SAM 2's
+    hard-coded MLP 2048 / 8 heads so checkpoints load in the official sam2 package too.
+    """
+    base = _official(name, "2.1", embed_dim=48, num_heads=1, stages=stages, global_att_blocks=global_att_blocks,
+                     bkg_size=(7, 7), window_spec=(8, 4, 12, 12))
+    ma = base.memory_attention
+    rope = replace(ma.layer.self_attention, embedding_dim=128, feat_sizes=(24, 24))
+    me = base.memory_encoder
+    return replace(
+        base,
+        image_size=384,
+        image_encoder=replace(base.image_encoder, neck=replace(
+            base.image_encoder.neck, d_model=128, position_encoding=PositionEncodingConfig(128))),
+        memory_attention=replace(ma, d_model=128, num_layers=2, layer=replace(
+            ma.layer, d_model=128, dim_feedforward=512, self_attention=rope,
+            cross_attention=replace(rope, rope_k_repeat=True, kv_in_dim=64))),
+        memory_encoder=replace(
+            me, out_dim=64, in_dim=128, position_encoding=PositionEncodingConfig(64),
+            mask_downsampler=replace(me.mask_downsampler, embed_dim=128),
+            fuser=replace(me.fuser, layer=replace(me.fuser.layer, dim=128))),
+    )
+
+
 SAM2_PRESETS: dict[str, Sam2Config] = {
     # SAM 2.1 (configs/sam2.1/*.yaml, checkpoints of 2024-09-28)
     "sam2.1_hiera_t": _official("sam2.1_hiera_t", "2.1", 96, 1, (1, 2, 7, 2), (5, 7, 9)),
@@ -371,12 +401,16 @@ SAM2_PRESETS: dict[str, Sam2Config] = {
     "sam2_hiera_s": _official("sam2_hiera_s", "2.0", 96, 1, (1, 2, 11, 2), (7, 10, 13)),
     "sam2_hiera_b+": _official("sam2_hiera_b+", "2.0", 112, 2, bkg_size=None),
     "sam2_hiera_l": _official("sam2_hiera_l", "2.0", 144, 2, (2, 6, 36, 4), (23, 33, 43), window_spec=(8, 4, 16, 8)),
+    # samkit's built-in SAM 2 (trained by samkit; shipped weights, used when no checkpoint is given).
+    "sam2_cpu": _cpu("sam2_cpu"),
     # Test presets: random weights only.
     "sam2_test_tiny": _test_tiny("sam2_test_tiny", "2.1"),
     "sam2_test_tiny_2.0": _test_tiny("sam2_test_tiny_2.0", "2.0"),
 }
 
-OFFICIAL_SAM2_PRESETS = tuple(k for k in SAM2_PRESETS if "_test_" not in k)
+# Presets of samkit's own models (no official YAML or checkpoint to compare with).
+SAMKIT_SAM2_PRESETS = ("sam2_cpu",)
+OFFICIAL_SAM2_PRESETS = tuple(k for k in SAM2_PRESETS if "_test_" not in k and k not in SAMKIT_SAM2_PRESETS)
 
 _SIZE_WORDS = {"tiny": "t", "small": "s", "base_plus": "b+", "base-plus": "b+", "b_plus": "b+", "large": "l"}
 

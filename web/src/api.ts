@@ -79,7 +79,7 @@ function url(path: string): string {
   return new URL(path.replace(/^\//, ""), document.baseURI).href;
 }
 
-async function check(response: Response, what: string): Promise<Response> {
+export async function check(response: Response, what: string): Promise<Response> {
   if (response.ok) return response;
   let detail = response.statusText;
   try {
@@ -92,7 +92,7 @@ async function check(response: Response, what: string): Promise<Response> {
   throw new ApiError(response.status, `${what}: ${detail || `HTTP ${response.status}`}`);
 }
 
-async function getJson<T>(path: string, what: string): Promise<T> {
+export async function getJson<T>(path: string, what: string): Promise<T> {
   return (await check(await fetch(url(path)), what)).json() as Promise<T>;
 }
 

@@ -3,6 +3,8 @@
  * open one (wait for the server to encode it, fetch the float16 embedding), and wire the controls.
  * For a model decoded on the server (SAM 2, `decoder_mode: "server"`) nothing is loaded or fetched:
  * once the image is encoded, prompts go to the server (serverdecoder.ts).
+ * Opening a video from the list switches to the video mode (video.ts) until an image is opened again:
+ * the stage, pointer and keys then drive the video's frames and objects.
  */
 import "./style.css";
 
@@ -16,6 +18,10 @@ import { bindPointer } from "./pointer";
 import { Stage } from "./render";
 import { actionFor, renderHelp, type Action } from "./shortcuts";
 import { initStats } from "./stats";
+import { VideoMode } from "./video";
+import { videoApi, type VideoRecord } from "./videoapi";
+import { renderVideoHelp, videoActionFor } from "./videokeys";
+import { renderVideoList } from "./videoview";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const stats = initStats();
@@ -78,7 +84,76 @@ async function main(): Promise<void> {
     },
   }, stats);
 
-  const drawImageList = () => renderImageList($("image-list"), images, current?.id ?? null, (id) => void openImage(id));
+  const drawImageList = () => renderImageList($("image-list"), listedImages(), current?.id ?? null, (id) => void openImage(id));
+  /** The images the list shows: the frames of a video's folder are under Videos, not one by one here. */
+  const listedImages = (): ImageRecord[] => {
+    const folders = new Set(videos.filter((v) => v.kind === "frames" && v.name !== ".").map((v) => v.name));
+    return images.filter((i) => !folders.has(i.file_name.slice(0, Math.max(0, i.file_name.lastIndexOf("/")))));
+  };
+
+  let videos: VideoRecord[] = [];
+  const help = $("help");
+  const toggleHelp = () => (help.hidden = !help.hidden);
+  const video = new VideoMode(model, stage, {
+    status,
+    stageBusy: (fraction, label) => showProgress(fraction === null ? null : label ?? "", fraction ?? 0),
+    slider: $<HTMLInputElement>("frame-slider"),
+    frameLabel: $("frame-label"),
+    strip: $<HTMLCanvasElement>("frame-strip"),
+    objectList: $("video-object-list"),
+    objectCount: $("video-object-count"),
+    progressFill: $("video-progress-fill"),
+    progressLabel: $("video-progress-label"),
+    direction: $<HTMLSelectElement>("video-direction"),
+    buttons: {
+      propagate: $<HTMLButtonElement>("video-propagate"),
+      cancel: $<HTMLButtonElement>("video-cancel"),
+      newObject: $<HTMLButtonElement>("video-new-object"),
+      clear: $<HTMLButtonElement>("video-clear"),
+      exportDavis: $<HTMLButtonElement>("video-export"),
+    },
+    toggleHelp,
+    helpOpen: () => !help.hidden,
+    changed: () => void refreshVideos(),
+  });
+  const drawVideoList = () => renderVideoList($("video-list"), videos, video.video?.id ?? null, (id) => void openVideo(id));
+
+  async function refreshVideos(): Promise<void> {
+    videos = await videoApi.list();
+    drawVideoList();
+    drawImageList();
+  }
+
+  /** Show the image mode's or the video mode's panels and timeline. */
+  function setMode(mode: "image" | "video"): void {
+    $("image-tools").hidden = mode === "video";
+    $("video-tools").hidden = mode === "image";
+    $("video-timeline").hidden = mode === "image";
+    document.body.dataset.mode = mode;
+    stage.layout(); // the timeline takes height from the stage
+  }
+
+  async function openVideo(id: string): Promise<void> {
+    const record = videos.find((v) => v.id === id);
+    if (!record) return;
+    if (record.error) {
+      status(`${record.name} cannot be read: ${record.error}`, true);
+      return;
+    }
+    ++openToken; // an image still opening is abandoned
+    await annotator.flush();
+    annotator.close();
+    decoder.clearEmbedding();
+    current = null;
+    delete document.body.dataset.imageId;
+    document.body.dataset.embedding = "none";
+    drawImageList();
+    $("placeholder").hidden = true;
+    setMode("video");
+    const opening = video.open(record);
+    drawVideoList();
+    await opening;
+  }
 
   async function refreshImages(): Promise<void> {
     images = await api.images();
@@ -91,6 +166,11 @@ async function main(): Promise<void> {
     const record = images.find((i) => i.id === id);
     if (!record) return;
     await annotator.flush();
+    if (video.active) {
+      video.close();
+      setMode("image");
+      drawVideoList();
+    }
     current = record;
     drawImageList();
     decoder.clearEmbedding();
@@ -143,9 +223,10 @@ async function main(): Promise<void> {
   }
 
   function step(delta: number): void {
-    if (!images.length) return;
-    const i = current ? images.findIndex((r) => r.id === current!.id) : -1;
-    const next = images[(i + delta + images.length) % images.length];
+    const listed = listedImages();
+    if (!listed.length) return;
+    const i = current ? listed.findIndex((r) => r.id === current!.id) : -1;
+    const next = listed[(i + delta + listed.length) % listed.length];
     void openImage(next.id);
   }
 
@@ -176,9 +257,8 @@ async function main(): Promise<void> {
     a.remove();
   }
 
-  const help = $("help");
   renderHelp($("help-table"));
-  const toggleHelp = () => (help.hidden = !help.hidden);
+  renderVideoHelp($("help-table"));
 
   const actions: Record<Action, () => void> = {
     accept: () => void annotator.accept(),
@@ -207,6 +287,14 @@ async function main(): Promise<void> {
     },
   };
   window.addEventListener("keydown", (e) => {
+    if (video.active) {
+      const videoAction = videoActionFor(e);
+      if (videoAction) {
+        e.preventDefault();
+        video.run(videoAction);
+      }
+      return;
+    }
     const action = actionFor(e);
     if (!action) return;
     e.preventDefault();
@@ -226,28 +314,40 @@ async function main(): Promise<void> {
   $("export-coco").addEventListener("click", () => void download(api.exportCocoUrl()));
   $("export-masks").addEventListener("click", () => void download(api.exportMasksUrl()));
   bindUpload($<HTMLInputElement>("upload-input"), $("images-panel"), (files) => void upload(files));
+  // The stage's gestures go to the video mode while a video is open, else to the image annotator.
+  const redraw = () => (video.active ? video.draw() : annotator.redraw());
   bindPointer(stage.overlay, () => stage, {
-    click: (x, y, label) => annotator.click(x, y, label),
-    dragging: (box) => annotator.dragging(box),
-    box: (box) => annotator.box(box),
-    hover: (x, y) => annotator.hover(x, y),
-    leave: () => annotator.leave(),
+    click: (x, y, label) => (video.active ? video.click(x, y, label) : annotator.click(x, y, label)),
+    dragging: (box) => (video.active ? video.dragging(box) : annotator.dragging(box)),
+    box: (box) => (video.active ? video.box(box) : annotator.box(box)),
+    hover: (x, y) => !video.active && annotator.hover(x, y),
+    leave: () => !video.active && annotator.leave(),
     pan: (dx, dy) => {
       stage.panBy(dx, dy);
-      annotator.redraw();
+      redraw();
     },
     zoom: (x, y, factor) => {
       stage.zoomAt(x, y, factor);
-      annotator.redraw();
+      redraw();
     },
   });
+  const slider = $<HTMLInputElement>("frame-slider");
+  slider.addEventListener("input", () => video.goTo(Number(slider.value)));
+  $("frame-prev").addEventListener("click", () => video.run("prev"));
+  $("frame-next").addEventListener("click", () => video.run("next"));
+  $("video-new-object").addEventListener("click", () => video.newObject());
+  $("video-clear").addEventListener("click", () => video.clear());
+  $("video-propagate").addEventListener("click", () => video.propagate());
+  $("video-cancel").addEventListener("click", () => video.cancel());
+  $("video-export").addEventListener("click", () => video.exportDavis());
   // A save in flight or one that failed means objects exist only in this page: warn before leaving.
   window.addEventListener("beforeunload", (e) => {
     if (annotator.hasUnsavedChanges) e.preventDefault();
   });
   window.addEventListener("resize", () => {
     stage.layout();
-    annotator.refresh();
+    if (video.active) video.goTo(video.frame);
+    else annotator.refresh();
   });
 
   // Read-only view of the page's state for tests and the console (no way to change anything).
@@ -255,14 +355,18 @@ async function main(): Promise<void> {
     prompt: () => annotator.history.present,
     objects: () => annotator.objects.map((o) => o.ann),
     imageId: () => current?.id ?? null,
+    video: () => video.snapshot(),
   };
 
-  await refreshImages();
+  await Promise.all([refreshImages(), refreshVideos()]);
   annotator.refresh();
   document.body.dataset.app = "ready";
-  status(images.length ? "Open an image to start." : "This folder has no images yet: upload some.");
-  const wanted = new URLSearchParams(location.search).get("image");
+  status(images.length || videos.length ? "Open an image or a video to start." : "This folder has no images yet: upload some.");
+  const params = new URLSearchParams(location.search);
+  const wanted = params.get("image");
+  const wantedVideo = params.get("video");
   if (wanted && images.some((i) => i.id === wanted)) void openImage(wanted);
+  else if (wantedVideo && videos.some((v) => v.id === wantedVideo)) void openVideo(wantedVideo);
 }
 
 main().catch((e) => {

@@ -109,6 +109,12 @@ export class Stage {
     this.layout();
   }
 
+  /** Show another picture of the same size (the next video frame), keeping zoom and pan. */
+  replaceImage(image: CanvasImageSource): void {
+    this.image = image;
+    this.layout();
+  }
+
   /** Fit the canvases to the host at the current zoom and pan (call on resize); redraws the image. */
   layout(): void {
     const box = this.host.getBoundingClientRect();

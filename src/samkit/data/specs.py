@@ -7,7 +7,11 @@ A spec is a small dataclass; `format="auto"` inspects the path:
 - a folder of per-image SA-1B JSONs -> "sa1b"
 - a folder with images/ (or image/) and labels/ (or label/, masks/ holding label maps) -> "label_maps"
 - a folder of <id>/images + <id>/masks (DSB-2018), or an image -> mask-list JSON -> "object_masks"
-- a folder with JPEGImages/ + Annotations/ -> "davis" (video frames, grouped by sequence for splits)
+- a LabPics folder (Simple|Complex/Train|Test/Image + Instance, or a part of that tree) -> "labpics"
+- a folder with JPEGImages/ + Annotations/ -> "davis" (video frames, grouped by sequence for splits);
+  with a meta.json -> "youtube_vos"; with one PNG folder per object in each video (SA-V, also under
+  JPEGImages_24fps/ + Annotations_6fps/) -> "sa_v". As images, every annotated frame is one image;
+  for SAM 2 clip training (samkit.data.clip_loading) each video is a source of clips.
 - any other folder of image files (searched recursively) -> "images": no masks, for MAE pre-training
 """
 
@@ -20,22 +24,28 @@ from pathlib import Path
 
 from samkit.data.base import RecordDataset
 from samkit.data.coco import CocoInstances
-from samkit.data.davis import DavisFrames, is_davis_root
+from samkit.data.davis import DavisFrames
 from samkit.data.label_maps import LabelMapFolder, ObjectMaskFolder
+from samkit.data.labpics import LabPicsFolder, is_labpics_root
 from samkit.data.panoptic import CocoPanoptic
 from samkit.data.plain_images import PlainImageFolder, list_images
 from samkit.data.sa1b import SA1BFolder
+from samkit.data.video_datasets import VideoFrameImages, detect_video_format
 from samkit.errors import InputError
 
-FORMATS = ("auto", "coco", "coco_panoptic", "sa1b", "label_maps", "object_masks", "davis", "images")
+FORMATS = ("auto", "coco", "coco_panoptic", "sa1b", "label_maps", "object_masks", "davis", "youtube_vos", "sa_v",
+           "labpics", "images")
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
     """One training source. path: the JSON, folder or root; images / labels: companion folders
     (or files) where the format needs them; weight: its share in the mixture; frame_stride
-    (davis only): use every n-th annotated frame of each sequence (consecutive frames are
-    near-duplicates, so 5-10 loses little and makes an epoch cheaper)."""
+    (video formats): use every n-th annotated frame of each sequence (consecutive frames are
+    near-duplicates, so 5-10 loses little and makes an epoch cheaper; for clips, every n-th annotated
+    frame is kept before clips are drawn); split (labpics): "train" or "test" reads only that
+    official split, empty both; kinds (labpics): "vessel" or "material" keeps one kind of instance,
+    empty both."""
 
     path: str = ""
     format: str = "auto"
@@ -43,6 +53,8 @@ class DatasetSpec:
     labels: str = ""
     weight: float = 1.0
     frame_stride: int = 1
+    split: str = ""
+    kinds: str = ""
 
 
 def _first_existing(*paths: Path) -> Path | None:
@@ -62,7 +74,7 @@ def detect_format(spec: DatasetSpec) -> DatasetSpec:
     path = Path(spec.path)
     if not path.exists():
         raise InputError(f"dataset path {path} does not exist")
-    kw = dict(weight=spec.weight, frame_stride=spec.frame_stride)
+    kw = dict(weight=spec.weight, frame_stride=spec.frame_stride, split=spec.split, kinds=spec.kinds)
     if path.is_file() and path.suffix == ".json":
         try:
             data = json.loads(path.read_text())
@@ -77,8 +89,11 @@ def detect_format(spec: DatasetSpec) -> DatasetSpec:
         if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):
             return DatasetSpec(str(path), "object_masks", **kw)
         raise InputError(f"{path}: JSON is neither COCO instances/panoptic nor an image -> masks mapping")
-    if path.is_dir() and is_davis_root(path):
-        return DatasetSpec(str(path), "davis", **kw)
+    video_format = detect_video_format(path) if path.is_dir() else None
+    if video_format:
+        return DatasetSpec(str(path), video_format, **kw)
+    if path.is_dir() and is_labpics_root(path):
+        return DatasetSpec(str(path), "labpics", **kw)
     if path.is_dir():
         insts = sorted((path / "annotations").glob("instances_*.json"))
         if insts:
@@ -118,6 +133,8 @@ def build_dataset(spec: DatasetSpec) -> RecordDataset:
         raise InputError(f"dataset {spec.path}: frame_stride must be an integer >= 1, got {spec.frame_stride!r}")
     if spec.format == "auto":
         spec = detect_format(spec)
+    if (spec.split or spec.kinds) and spec.format != "labpics":
+        raise InputError(f"dataset {spec.path}: `split` and `kinds` apply to the labpics format only, not {spec.format}")
     if not Path(spec.path).exists():
         raise InputError(f"dataset path {spec.path} does not exist")
     if spec.format == "coco":
@@ -130,6 +147,10 @@ def build_dataset(spec: DatasetSpec) -> RecordDataset:
         return CocoPanoptic(spec.path, spec.labels, spec.images)
     if spec.format == "davis":
         return DavisFrames(spec.path, spec.frame_stride)
+    if spec.format in ("youtube_vos", "sa_v"):
+        return VideoFrameImages(spec.path, spec.format, spec.frame_stride)
+    if spec.format == "labpics":
+        return LabPicsFolder(spec.path, spec.split.lower(), spec.kinds)
     if spec.format == "sa1b":
         return SA1BFolder(spec.path)
     if spec.format == "images":

@@ -31,6 +31,8 @@ from samkit.serve.schemas import DecodeRequest, EncodingStatusOut, ImageAnnotati
 from samkit.serve.server_decoder import FeaturesNotReady, ServerDecoder
 from samkit.serve.static_files import mount_static
 from samkit.serve.store import ImageRow, Store
+from samkit.serve.video_routes import video_router
+from samkit.serve.video_service import VideoService
 
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parent / "static"
 DECODER_URL = "/models/decoder.onnx"
@@ -71,6 +73,7 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
 
     embeddings = EmbeddingService(model, state / "embeddings", load_pixels, on_pixel_key=store.set_pixel_key)
     server_decoder = ServerDecoder(model, embeddings)
+    videos = VideoService(folder, state, model)  # video mode (/api/videos): video_service.py
     static = Path(static_dir or os.environ.get("SAMKIT_STATIC_DIR") or DEFAULT_STATIC_DIR)
 
     @asynccontextmanager
@@ -80,6 +83,7 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
             decoder.start()
         yield
         embeddings.stop()
+        videos.stop()
 
     app = FastAPI(title="samkit annotator", lifespan=lifespan)
     app.state.folder, app.state.store, app.state.embeddings, app.state.decoder = folder, store, embeddings, decoder
@@ -250,5 +254,7 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
         return Response(masks_zip(_present_images(), store.annotations()), media_type="application/zip",
                         headers={"Content-Disposition": 'attachment; filename="masks.zip"'})
 
+    app.state.videos = videos
+    app.include_router(video_router(videos))
     mount_static(app, static)
     return app

@@ -15,6 +15,8 @@ from samkit.data.transforms import AugmentConfig
 from samkit.errors import InputError
 from samkit.training.losses import LossConfig
 from samkit.training.prompts import PromptSimConfig
+from samkit.training.sam2_losses import Sam2LossConfig
+from samkit.training.sam2_prompts import Sam2PromptConfig
 
 FINETUNE_MODES = ("full", "frozen_encoder", "decoder_only", "lora")
 
@@ -84,6 +86,20 @@ class RunSection:
 
 
 @dataclass(frozen=True)
+class Sam2Section:
+    """SAM 2 runs only (a SAM 2 preset or checkpoint): clips of num_frames frames (1 = images, SAM's
+    task; image sources become clips by random affine motion when > 1), up to max_objects tracked
+    objects per clip, the mask losses on the "image" grid (the reference) or the decoder's "low_res"
+    grid (16x cheaper), the reference's prompt simulation and the SAM 2-only loss terms."""
+
+    num_frames: int = 8
+    max_objects: int = 3
+    loss_grid: str = "image"
+    prompts: Sam2PromptConfig = field(default_factory=Sam2PromptConfig)
+    loss: Sam2LossConfig = field(default_factory=Sam2LossConfig)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
@@ -91,6 +107,7 @@ class TrainConfig:
     run: RunSection = field(default_factory=RunSection)
     prompts: PromptSimConfig = field(default_factory=PromptSimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    sam2: Sam2Section = field(default_factory=Sam2Section)
 
     def validate(self) -> "TrainConfig":
         r, o = self.run, self.optim
@@ -107,6 +124,11 @@ class TrainConfig:
         if r.cache_embeddings and (r.mode in ("full", "lora") or self.data.use_augment):
             raise InputError("run.cache_embeddings needs a frozen encoder (mode frozen_encoder or decoder_only) and "
                              "data.use_augment = false: an augmented image has a different embedding every step")
+        s2 = self.sam2
+        if s2.num_frames < 1 or s2.max_objects < 1:
+            raise InputError(f"sam2.num_frames and sam2.max_objects must be >= 1, got {s2.num_frames}, {s2.max_objects}")
+        if s2.loss_grid not in ("image", "low_res"):
+            raise InputError(f"sam2.loss_grid {s2.loss_grid!r} must be image or low_res")
         if not self.data.train:
             raise InputError("no training data: add [[data.train]] entries to the config or pass --data PATH")
         return self

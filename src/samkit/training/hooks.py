@@ -92,8 +92,12 @@ class ValidationHook(PeriodicHook):
     """Interactive mIoU (1 point, box, N clicks) on the held-out split at step 0 of a fresh run,
     every `every` steps and at the end."""
 
-    def __init__(self, val_batches: Callable[[], Iterable], metrics: MetricsFile, every: int, clicks: int = 5):
+    def __init__(self, val_batches: Callable[[], Iterable], metrics: MetricsFile, every: int, clicks: int = 5,
+                 evaluate: Callable = evaluate_interactive, summary: Callable | None = None):
+        """evaluate(sam, batches, clicks, device) -> metrics dict (SAM 1's evaluate_interactive, or
+        SAM 2's evaluate_sam2 on clip batches); summary(metrics, clicks) -> the line printed."""
         self.val_batches, self.metrics, self.every, self.clicks = val_batches, metrics, every, clicks
+        self.evaluate, self.summary = evaluate, summary
         self.done_at: int | None = None
         self.history: list[dict] = []
 
@@ -102,14 +106,17 @@ class ValidationHook(PeriodicHook):
             sam = t.sam
             if t.adapters is not None:  # evaluate what a user loading the checkpoint would get
                 with t.adapters.merged_into():
-                    res = evaluate_interactive(sam, self.val_batches(), self.clicks, t.device)
+                    res = self.evaluate(sam, self.val_batches(), self.clicks, t.device)
             else:
-                res = evaluate_interactive(sam, self.val_batches(), self.clicks, t.device)
+                res = self.evaluate(sam, self.val_batches(), self.clicks, t.device)
             record = {"kind": "val", "step": t.step, **res}
             self.metrics.write(record)
             self.history.append(record)
-            tqdm.write(f"[val step {t.step}] mIoU 1pt {res['miou_1pt']:.3f}  box {res['miou_box']:.3f}  "
-                       f"{self.clicks}pt {res[f'miou_{self.clicks}pt']:.3f}  ({res['num_masks']} masks)")
+            if self.summary is not None:
+                tqdm.write(f"[val step {t.step}] {self.summary(res, self.clicks)}")
+            else:
+                tqdm.write(f"[val step {t.step}] mIoU 1pt {res['miou_1pt']:.3f}  box {res['miou_box']:.3f}  "
+                           f"{self.clicks}pt {res[f'miou_{self.clicks}pt']:.3f}  ({res['num_masks']} masks)")
         self.done_at = t.step
         barrier(t.dist)
 

@@ -1,5 +1,6 @@
 """Everything between a TrainConfig and a running Trainer: data, model, fine-tuning mode,
-optimizer, DDP, resume, hooks. `run_training(cfg)` is what `samkit train` / `finetune` call."""
+optimizer, DDP, resume, hooks. `run_training(cfg)` is what `samkit train` / `finetune` call; it
+trains SAM 1 here and hands SAM 2 models (a SAM 2 preset or checkpoint) to sam2_session."""
 
 from __future__ import annotations
 
@@ -13,49 +14,26 @@ from torch.utils.data import DataLoader
 from samkit.build import build_sam, load_checkpoint
 from samkit.data.loading import ExampleDataset, StreamBatchSampler, collate_examples
 from samkit.data.mixture import WeightedMixture
-from samkit.data.specs import build_dataset
 from samkit.data.transforms import prepare_example
-from samkit.errors import CheckpointError, InputError
+from samkit.errors import CheckpointError
+from samkit.modeling.sam2.sam2_base import SAM2Base
 from samkit.training import checkpointing as ckpt
 from samkit.training.config import TrainConfig
-from samkit.training.distributed import DistInfo, init_distributed, shutdown
+from samkit.training.distributed import DistInfo
 from samkit.training.hooks import (
     CheckpointHook, MetricsFile, MetricsHook, ProgressHook, TimeLimitHook, ValidationHook,
 )
 from samkit.training.interactive import InteractiveSamStep
 from samkit.training.lora import LoRAAdapters
+from samkit.training.run_setup import (  # noqa: F401  (re-exported: pretrain_session and tests use them)
+    build_optimizer, build_splits, check_fresh_or_resume, restore_state, run_in_process_group,
+)
+from samkit.training.sam2_session import run_sam2
 from samkit.training.schedule import WarmupDecay, build_scheduler
 from samkit.training.scratch_init import init_for_scratch_training
 from samkit.training.trainer import Trainer
 
 log = logging.getLogger("samkit.training")
-
-
-def build_splits(cfg: TrainConfig, need_masks: bool = True):
-    """(train datasets, weights, val datasets): val from cfg.data.val, else held out of train.
-    need_masks=False (MAE pre-training) also accepts folders of plain images."""
-    train, weights, val = [], [], []
-
-    def build(spec):
-        ds = build_dataset(spec)
-        if need_masks and not getattr(ds, "has_masks", True):
-            raise InputError(f"{spec.path} holds images without masks: SAM training needs masks to prompt "
-                             "(a plain image folder is material for `samkit pretrain`)")
-        return ds
-
-    for spec in cfg.data.train:
-        ds = build(spec)
-        if ds.issues:
-            log.warning("%s: %d malformed annotations skipped (see dataset.issues)", ds.name, len(ds.issues))
-        if not cfg.data.val and cfg.data.val_fraction > 0:
-            ds, held = ds.split(cfg.data.val_fraction, cfg.data.split_seed)
-            val.append(held)
-        if len(ds) == 0:
-            raise InputError(f"training source {spec.path} has no image with a usable mask")
-        train.append(ds)
-        weights.append(spec.weight)
-    val.extend(build(spec) for spec in cfg.data.val)
-    return train, weights, [v for v in val if len(v)]
 
 
 def val_batch_factory(val_sets, sam_cfg, cfg: TrainConfig, batch_size: int = 4):
@@ -77,11 +55,14 @@ def val_batch_factory(val_sets, sam_cfg, cfg: TrainConfig, batch_size: int = 4):
 
 
 def initial_model(cfg: TrainConfig):
+    """The model a fresh run starts from: the checkpoint, else the preset with a random init
+    (identical on every rank and rerun). SAM 1 or SAM 2, whichever the checkpoint / preset is."""
     if cfg.model.checkpoint:
         return load_checkpoint(cfg.model.checkpoint, cfg.model.preset or None)
-    torch.manual_seed(cfg.run.seed)  # identical random init on every rank and every rerun
+    torch.manual_seed(cfg.run.seed)
     sam = build_sam(cfg.model.preset)
-    init_for_scratch_training(sam)
+    if not isinstance(sam, SAM2Base):  # SAM 2's modules initialise themselves as the reference does
+        init_for_scratch_training(sam)
     return sam
 
 
@@ -98,49 +79,6 @@ def apply_mode(sam, cfg: TrainConfig) -> LoRAAdapters | None:
     return None
 
 
-def build_optimizer(module: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW; no weight decay on biases, norms, embeddings and positional tables (1-D or pos)."""
-    decay, no_decay = [], []
-    for name, p in module.named_parameters():
-        if not p.requires_grad:
-            continue
-        (no_decay if p.ndim <= 1 or "pos" in name or "embed" in name.split(".")[-1] else decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
-
-
-def check_fresh_or_resume(run_dir: Path, resume: str | None) -> Path | None:
-    """The checkpoint folder to resume from, or None for a fresh run (refused if the run dir has checkpoints)."""
-    resume_dir = ckpt.resolve_resume(run_dir, resume) if resume else None
-    if resume_dir is None and any(ckpt.checkpoint_root(run_dir).glob("step_*")):
-        raise CheckpointError(f"{run_dir} already holds checkpoints; pass --resume auto to continue that run "
-                              "or choose another --run.run-dir (nothing was overwritten)")
-    return resume_dir
-
-
-def restore_state(optimizer, scheduler, state: dict | None) -> tuple[int, int]:
-    """Load optimizer, scheduler and RNGs from a training state; returns (start step, data position)."""
-    if state is None:
-        return 0, 0
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    ckpt.set_rng_state(state["rng"])
-    return int(state["step"]), int(state["position"])
-
-
-def run_in_process_group(run, cfg, resume: str | None, hooks: list | None) -> dict:
-    """Validate cfg, set the thread count, join torchrun's process group (if any), call
-    run(cfg, resume, info, device, hooks) and always leave the group again."""
-    cfg.validate()
-    if cfg.run.threads > 0:
-        torch.set_num_threads(cfg.run.threads)
-    info, device = init_distributed(cfg.run.device)
-    try:
-        return run(cfg, resume, info, device, hooks or [])
-    finally:
-        shutdown(info)
-
-
 def run_training(cfg: TrainConfig, resume: str | None = None, hooks: list | None = None) -> dict:
     """Train (or resume) per cfg. `hooks`: extra Hooks run after the built-in ones (before the
     checkpoint hook). Returns {"step", "checkpoint", "val": [val records], "trainer"}."""
@@ -150,8 +88,10 @@ def run_training(cfg: TrainConfig, resume: str | None = None, hooks: list | None
 def _run(cfg: TrainConfig, resume: str | None, info: DistInfo, device: torch.device, extra_hooks: list) -> dict:
     run_dir = Path(cfg.run.run_dir)
     resume_dir = check_fresh_or_resume(run_dir, resume)
-    train_sets, weights, val_sets = build_splits(cfg)
     sam = ckpt.load_model_weights(resume_dir) if resume_dir else initial_model(cfg)
+    if isinstance(sam, SAM2Base):
+        return run_sam2(cfg, sam, resume_dir, info, device, extra_hooks)
+    train_sets, weights, val_sets = build_splits(cfg)
     adapters = apply_mode(sam, cfg)
     state = ckpt.load_training_state(resume_dir) if resume_dir else None
     if adapters is not None and state is not None:

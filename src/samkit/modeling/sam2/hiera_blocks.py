@@ -77,7 +77,8 @@ def fused_linear(x: torch.Tensor, layer: nn.Module, gelu: bool = False,
     """
     dtype = fused_dtype(x)
     out_shape = (*x.shape[:-1], layer.weight.shape[0])
-    if dtype is None or (residual is not None and (residual.dtype != dtype or residual.shape != out_shape
+    # A layer with forward hooks (e.g. LoRA adapters) must run as a module so the hooks fire.
+    if dtype is None or layer._forward_hooks or (residual is not None and (residual.dtype != dtype or residual.shape != out_shape
                                                    or not residual.is_contiguous())):
         if isinstance(layer, nn.Conv2d):
             w = layer.weight.reshape(layer.weight.shape[0], -1)
