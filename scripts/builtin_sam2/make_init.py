@@ -5,7 +5,8 @@
       --out /work/builtin_sam2/init/model.safetensors --data ../shared/data
 
 --encoder also takes a distillation checkpoint (RUN_DIR/checkpoints/latest.pt) to look at a run in
-progress. The object-score token is calibrated on SAM 1's embeddings of a few training images.
+progress. The heads are then calibrated to SAM 1's masks under SAM 2's prompt conventions
+(samkit.training.sam2_head_calibration) on SAM 1's embeddings of training photos and frames.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from samkit.build import load_model, save_checkpoint
 from samkit.builder_sam2 import build_sam2_model
 from samkit.training.distill import Distiller, default_sources, load_student_encoder
 from samkit.training.distill_images import ImagePool, val_views
-from samkit.training.sam2_transplant import calibrate_obj_token, obj_token_effect, random_prompts, transplant_sam1_heads
+from samkit.training.sam2_head_calibration import agreement_with_sam1, calibrate_heads
+from samkit.training.sam2_transplant import transplant_sam1_heads
 
 
 def read_encoder(path: Path) -> tuple[dict[str, torch.Tensor], str]:
@@ -39,7 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--data", default=os.environ.get("SAMKIT_DATA", "../shared/data"))
     ap.add_argument("--calib-images", type=int, default=16)
-    ap.add_argument("--calib-steps", type=int, default=200)
+    ap.add_argument("--token-steps", type=int, default=100, help="object-score token calibration steps")
+    ap.add_argument("--calib-steps", type=int, default=600, help="head calibration steps")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -60,15 +63,16 @@ def main(argv: list[str] | None = None) -> None:
     with torch.no_grad():
         emb = torch.cat([d.teacher_embedding(views[i:i + 8]) for i in range(0, len(views), 8)])
     fit, check = emb[::2], emb[1::2]
-    g = torch.Generator().manual_seed(0)
-    prompts = [random_prompts(32, sam2.image_size, g, max_clicks=1) for _ in check]
-    before = np.mean([obj_token_effect(sam1, sam2, e[None], *p)["mask_iou"] for e, p in zip(check, prompts)])
-    losses = calibrate_obj_token(sam1, sam2, fit, steps=args.calib_steps)
-    after = np.mean([obj_token_effect(sam1, sam2, e[None], *p)["mask_iou"] for e, p in zip(check, prompts)])
+    before = agreement_with_sam1(sam1, sam2, check)
+    token_losses = calibrate_heads(sam1, sam2, fit, steps=args.token_steps, which="obj_token")
+    after_token = agreement_with_sam1(sam1, sam2, check)
+    head_losses = calibrate_heads(sam1, sam2, fit, steps=args.calib_steps, which="heads")
+    after = agreement_with_sam1(sam1, sam2, check)
     info = {"encoder": source, "transplant": {k: len(v) for k, v in report.items()},
-            "obj_token_calibration": {"loss_first": losses[0] if losses else None,
-                                      "loss_last10": float(np.mean(losses[-10:])) if losses else None,
-                                      "mask_iou_vs_sam1_before": float(before), "mask_iou_vs_sam1_after": float(after)}}
+            "calibration": {"token_steps": len(token_losses), "head_steps": len(head_losses),
+                            "head_loss_first10": float(np.mean(head_losses[:10])) if head_losses else None,
+                            "head_loss_last10": float(np.mean(head_losses[-10:])) if head_losses else None,
+                            "agreement_with_sam1_before": before, "after_token": after_token, "after_heads": after}}
     sam2.eval()
     save_checkpoint(sam2, args.out, metadata={"samkit_init": json.dumps(info)})
     print(json.dumps(info, indent=2))

@@ -291,13 +291,19 @@ def load_model(name: str | None = None, checkpoint: str | os.PathLike | None = N
     """A ready model in eval mode on `device`, with the image encoder computing in `dtype`.
 
     name: a preset ("vit_b", "vit_l", "vit_h", "vit_t", "tiny"...; SAM 2: "sam2.1_hiera_t", ...,
-    "sam2_test_tiny"). checkpoint: an official .pth/.pt (SAM 1 or SAM 2) or a samkit .safetensors.
+    "sam2_test_tiny"), or "sam2" for samkit's built-in SAM 2 model. checkpoint: an official .pth/.pt (SAM 1 or SAM 2) or a samkit .safetensors.
     With a checkpoint only, the preset is read from it; with a name only, the weights are random
     (useful for tests and benchmarks). SAM 2 gives a samkit SAM2Base, SAM 1 a Sam; a SAM 2 model gets
     the reference build_sam2's eval-time decoder fallback (apply_postprocessing=True), whatever the file.
     """
+    from samkit.default_model import BUILTIN_SAM2_NAMES
+
     if checkpoint is not None:
-        model = load_checkpoint(checkpoint, name)
+        model = load_checkpoint(checkpoint, None if name in BUILTIN_SAM2_NAMES else name)
+    elif name in BUILTIN_SAM2_NAMES:
+        from samkit.default_model import load_default_sam2_model
+
+        model = load_default_sam2_model()
     elif name is not None:
         model = build_sam(name)
     else:

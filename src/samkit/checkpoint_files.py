@@ -34,11 +34,14 @@ def guess_sam1_preset(state: dict[str, torch.Tensor]) -> str | None:
 
 
 def read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        raise CheckpointError(f"{path}: the file is empty (0 bytes), not a checkpoint")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, pickle with code, not a torch file at all
+        first_line = (str(e).splitlines() or ["truncated or not a torch file"])[0]
         raise CheckpointError(f"{path}: cannot be read as a PyTorch checkpoint ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0][:200]})") from None
+                              f"{first_line[:200]})") from None
     if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
         obj = obj["model"]  # some fine-tuning repos wrap the state dict
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

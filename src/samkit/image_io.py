@@ -7,6 +7,7 @@ images (microscopy, medical). Every failure is an InputError that names the file
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -15,7 +16,24 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from samkit.errors import InputError
 
-DEFAULT_MAX_PIXELS = 200_000_000  # 200 MP: larger images are almost always a mistake (or a bomb)
+# 200 MP: larger images are almost always a mistake (or a decompression bomb). The environment
+# variable SAMKIT_MAX_IMAGE_MP (megapixels) changes it for every command that reads images.
+DEFAULT_MAX_PIXELS = 200_000_000
+MAX_PIXELS_ENV = "SAMKIT_MAX_IMAGE_MP"
+
+
+def max_pixels_setting() -> int:
+    """The image size limit in pixels: SAMKIT_MAX_IMAGE_MP megapixels if set, else 200 MP."""
+    value = os.environ.get(MAX_PIXELS_ENV)
+    if not value:
+        return DEFAULT_MAX_PIXELS
+    try:
+        mp = float(value)
+    except ValueError:
+        mp = -1.0
+    if not 0 < mp < 1e7:
+        raise InputError(f"{MAX_PIXELS_ENV}={value!r}: expected a positive number of megapixels")
+    return int(mp * 1e6)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 
 
@@ -46,34 +64,61 @@ def to_uint8_rgb(arr: np.ndarray, source: str = "image") -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Read an image file as H x W x 3 uint8 RGB with EXIF orientation applied."""
+def load_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
+    """Read an image file as H x W x 3 uint8 RGB with EXIF orientation applied.
+
+    max_pixels: refuse larger images (default: max_pixels_setting(), 200 MP). Every failure is an
+    InputError naming the file: missing, empty, truncated, not an image, too large, NaN pixels.
+    """
+    max_pixels = max_pixels_setting() if max_pixels is None else max_pixels
     path = Path(path)
-    if not path.exists():
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except (OSError, ValueError) as e:  # a NUL byte or an over-long name
+        raise InputError(f"cannot open image {str(path)[:300]!r}: {e}") from None
+    if not exists:
         raise InputError(f"image not found: {path}")
-    if path.is_dir():
+    if is_dir:
         raise InputError(f"expected an image file, got a directory: {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes), not an image")
+    limit = f"exceeds the {_mp(max_pixels)} limit ({MAX_PIXELS_ENV} changes it)"
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # decoders' chatter about odd files: the outcome is reported
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = max_pixels
+            _let_pil_open(max_pixels)
             with Image.open(path) as img:
                 w, h = img.size
                 if w * h > max_pixels:
-                    raise InputError(f"{path}: {w}x{h} = {w * h / 1e6:.0f} MP exceeds the {max_pixels / 1e6:.0f} MP limit")
+                    raise InputError(f"{path}: {w}x{h} = {_mp(w * h)} {limit}")
                 img = ImageOps.exif_transpose(img)
                 arr = _pil_to_array(img)
     except InputError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise InputError(f"{path}: image too large ({e})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:  # PIL's check, before ours
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        size = _mp(int(found.group(1))) if found else "this size"
+        raise InputError(f"{path}: an image of {size} {limit}") from None
     except UnidentifiedImageError:
         arr = _read_with_tifffile(path)
-    except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt data
-        raise InputError(f"{path}: cannot decode image ({e})") from None
+    except Exception as e:  # noqa: BLE001 - truncated or corrupt data breaks decoders in many ways
+        raise InputError(f"{path}: cannot decode image ({type(e).__name__}: {str(e)[:200]})") from None
     if arr.shape[0] < 1 or arr.shape[1] < 1:
         raise InputError(f"{path}: empty image ({arr.shape[1]}x{arr.shape[0]})")
     return to_uint8_rgb(arr, str(path))
+
+
+def _let_pil_open(max_pixels: int) -> None:
+    """PIL refuses images over its own (process-wide) limit before samkit can check; raise it to
+    samkit's when that is larger. Only ever raised, so concurrent readers never see it lowered."""
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
+        Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def _mp(pixels: int) -> str:
+    """Megapixels for a message: 900 MP, 61.6 MP, 0.0025 MP."""
+    return f"{pixels / 1e6:.3g} MP"
 
 
 def _pil_to_array(img: Image.Image) -> np.ndarray:
@@ -109,3 +154,27 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     folder = Path(folder)
     return sorted(p for p in folder.iterdir()
                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+
+
+def read_label_image(path: str | os.PathLike, what: str = "mask", mode: str | None = None) -> np.ndarray:
+    """The pixel values of a mask, label map or annotation PNG/TIFF, as stored (palette indices,
+    16-bit labels); mode: convert first ("RGB", "L"). Missing, empty, truncated, over-large
+    (SAMKIT_MAX_IMAGE_MP) or undecodable files are an InputError naming the file and `what` it is."""
+    path = Path(path)
+    max_pixels = max_pixels_setting()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _let_pil_open(max_pixels)
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise InputError(f"{path}: {what} of {w}x{h} = {_mp(w * h)} exceeds the {_mp(max_pixels)} limit "
+                                     f"({MAX_PIXELS_ENV} changes it)")
+                return np.array(im.convert(mode) if mode else im)
+    except InputError:
+        raise
+    except Exception as e:  # noqa: BLE001 - missing, truncated, not an image, a bomb: all the user's file
+        reason = "the file is empty" if path.is_file() and path.stat().st_size == 0 else \
+            f"{type(e).__name__}: {str(e)[:200]}"
+        raise InputError(f"{path}: cannot read {what} ({reason})") from None

@@ -285,3 +285,39 @@ def test_upload_next_image_and_rejected_upload(tiny_server, tmp_path):
         page.wait_for_selector("#status.error")
         assert "notes.png" in page.inner_text("#status")
         assert page.locator("li.image").count() == n_images + 1
+
+
+def test_a_save_from_another_client_is_merged_not_lost(tiny_server):
+    """Another client saves the image while the page has it open: the page's next save gets 409,
+    merges the stored list with its own edit and saves both (no update is lost)."""
+    url = tiny_server["url"]
+    iid = image_id(tiny_server)
+    api = f"{url}api/images/{iid}/annotations"
+    httpx.put(api, json=[])  # a clean slate for this test
+    with chromium_page() as page:
+        open_app(page, url)
+        open_image(page, iid)
+        ref = ReferenceDecoder(url, iid)
+        page.keyboard.press("h")
+        point, _ = pick_click(ref)
+        page.mouse.click(*image_to_page(page, *point, ref.orig_hw))
+        wait_decodes(page, "click", 1)
+        page.fill("#category-input", "mine")
+        page.press("#category-input", "Enter")
+        page.keyboard.press("a")
+        page.wait_for_selector("li.object[data-annotation-id]")
+        page.wait_for_function("/Saved/.test(document.getElementById('status').textContent)")
+
+        stored = httpx.get(api)  # the other client: reads, adds an object, saves over that version
+        theirs = stored.json()["annotations"] + [dict(stored.json()["annotations"][0], id=None, category="theirs")]
+        assert httpx.put(api, json=theirs, headers={"If-Match": stored.headers["etag"]}).status_code == 200
+
+        field = page.locator("li.object input.category").first  # the page edits its (now stale) list
+        field.fill("mine-relabelled")
+        field.press("Enter")
+        page.wait_for_function("/merged with yours\\. Saved/.test(document.getElementById('status').textContent)")
+        final = httpx.get(api).json()
+        assert sorted(a["category"] for a in final["annotations"]) == ["mine-relabelled", "theirs"]
+        assert page.locator("li.object").count() == 2
+        # The browser logs the refused save itself; nothing else went wrong.
+        assert [e for e in page.errors if "status of 409" not in e] == [], page.errors

@@ -12,9 +12,10 @@ from samkit.builder_sam2 import build_sam2_model
 from samkit.config import PRESETS
 from samkit.config_sam2 import SAM2_PRESETS
 from samkit.errors import InputError
+from samkit.training.sam2_head_calibration import agreement_with_sam1, calibrate_heads
 from samkit.training.sam2_transplant import (
-    IOU_SIGMOID_SCALE, IOU_SIGMOID_SHIFT, calibrate_obj_token, obj_token_effect, random_prompts,
-    sam1_low_res_masks, sam1_tokens_like_sam2, sam2_low_res_masks, transplant_sam1_heads,
+    IOU_SIGMOID_SCALE, IOU_SIGMOID_SHIFT, random_prompts, sam1_low_res_masks, sam1_tokens_like_sam2,
+    sam2_low_res_masks, transplant_sam1_heads,
 )
 
 
@@ -83,17 +84,33 @@ def test_extra_units_learn_but_start_silent():
     assert torch.all(sam2.no_mem_embed == 0)
 
 
-def test_object_token_is_calibrated_towards_sam1():
+def test_object_token_calibration_moves_only_the_token():
     sam1, sam2 = _sam1_tiny_8_heads(), _sam2_tiny(obj_scores=True)
     transplant_sam1_heads(sam1, sam2)
-    g = torch.Generator().manual_seed(3)
-    embeddings = torch.randn(4, 64, 16, 16, generator=g)
-    coords, labels = random_prompts(16, 256, g, max_clicks=1)
-    before = obj_token_effect(sam1, sam2, embeddings[:1], coords, labels)["max_abs_logit"]
-    losses = calibrate_obj_token(sam1, sam2, embeddings, steps=40, prompts_per_step=8)
-    after = obj_token_effect(sam1, sam2, embeddings[:1], coords, labels)["max_abs_logit"]
-    assert sum(losses[-10:]) < sum(losses[:10]) and after < before
+    start = {k: v.clone() for k, v in sam2.state_dict().items()}
+    embeddings = torch.randn(4, 64, 16, 16, generator=torch.Generator().manual_seed(3))
+    losses = calibrate_heads(sam1, sam2, embeddings, steps=40, prompts_per_step=8, which="obj_token")
+    assert sum(losses[-10:]) < sum(losses[:10])
+    changed = {k for k, v in sam2.state_dict().items() if not torch.equal(v, start[k])}
+    assert changed == {"sam_mask_decoder.obj_score_token.weight"}
     assert all(p.requires_grad for p in sam2.parameters())  # the freeze is undone
+
+
+def test_head_calibration_brings_sam2_prompts_back_to_sam1_masks():
+    """The object token and SAM 2's padded boxes move the masks; calibrating the heads brings them back."""
+    sam1, sam2 = _sam1_tiny_8_heads(), _sam2_tiny(obj_scores=True)
+    transplant_sam1_heads(sam1, sam2)
+    start = {k: v.clone() for k, v in sam2.state_dict().items()}
+    g = torch.Generator().manual_seed(6)
+    fit, check = torch.randn(4, 64, 16, 16, generator=g), torch.randn(2, 64, 16, 16, generator=g)
+    before = agreement_with_sam1(sam1, sam2, check)
+    calibrate_heads(sam1, sam2, fit, steps=60, lr=1e-3, prompts_per_step=8)
+    after = agreement_with_sam1(sam1, sam2, check)
+    assert after["box"] > before["box"] and after["click"] > before["click"] - 0.02
+    state = sam2.state_dict()
+    for frozen in ("sam_mask_decoder.pred_obj_score_head.layers.2.bias", "sam_mask_decoder.conv_s0.weight",
+                   "image_encoder.neck.convs.0.conv.weight", "memory_attention.norm.weight"):
+        assert torch.equal(state[frozen], start[frozen]), frozen
 
 
 def test_incompatible_models_are_refused():

@@ -3,7 +3,7 @@
  * among SAM's three masks for a single click, the hover preview, accepting objects (COCO RLE) and
  * editing the object list. Everything here is in the image frame; the Stage maps it to the screen.
  */
-import { api, type Annotation, type ImageRecord, type ModelInfo } from "./api";
+import { api, ApiError, type Annotation, type ImageRecord, type ModelInfo } from "./api";
 import { modelScale, outputHw, type Hw } from "./coords";
 import type { DecodeResult, PromptDecoder } from "./decoder";
 import { renderObjectList } from "./objects";
@@ -11,7 +11,7 @@ import { EMPTY_PROMPT, isAmbiguous, isEmpty, PromptHistory, withBox, withPoint, 
 import { renderMaskChoices } from "./choices";
 import { HoverPreview } from "./hover";
 import { upscaleLogits, upscaleLogitsWholeImage } from "./upscale";
-import { SaveQueue } from "./savequeue";
+import { mergeAnnotations, SaveQueue, syncedList, type SyncedList } from "./savequeue";
 import { binaryCanvas, CURRENT_MASK_RGB, logitsCanvas, objectColor, type Rgb, Stage } from "./render";
 import { decodeRle, encodeRle, maskAreaBbox } from "./rle";
 import type { DecodeKind, DecodeSample, SamkitStats } from "./stats";
@@ -54,6 +54,8 @@ export class Annotator {
   private dragBox: BoxPrompt | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly saves = new SaveQueue();
+  /** Per image: the version of its saved list this page last read or wrote, and the ids in it. */
+  private readonly synced = new Map<string, { version: number | null; list: SyncedList }>();
   private readonly samples = new WeakMap<DecodeResult, DecodeSample>();
   private mainBusy = false;
   private mainWanted = false;
@@ -71,8 +73,9 @@ export class Annotator {
   }
 
   /** Start annotating `image` (its embedding is already in the decoder) with its saved objects. */
-  open(image: ImageRecord, annotations: Annotation[]): void {
+  open(image: ImageRecord, annotations: Annotation[], version: number | null = null): void {
     this.image = image;
+    this.synced.set(image.id, { version, list: syncedList(annotations) });
     this.origHw = [image.height, image.width];
     this.scale = modelScale(this.origHw, this.model.img_size);
     this.history.reset();
@@ -300,21 +303,49 @@ export class Annotator {
     return this.saves.hasUnsaved;
   }
 
-  /** PUT the whole object list of the open image; ids the server assigns are taken back. */
+  /**
+   * PUT the whole object list of the open image; ids the server assigns are taken back. If another
+   * client saved the image since this page last synced (409), its list is read again and merged with
+   * this page's edits (objects added here are added, objects deleted here are dropped, the rest is
+   * theirs plus this page's edits of the same objects), shown, and saved over the new version.
+   */
   private save(message: string): Promise<unknown> {
     const image = this.image!;
-    const snapshot = this.objects.map((o) => o.ann);
+    const queued = this.objects.map((o) => o.ann);
     return this.saves
       .run(async () => {
-        const saved = await api.saveAnnotations(image.id, snapshot);
-        if (this.image?.id === image.id && saved.length === this.objects.length) {
-          saved.forEach((ann, i) => {
-            if (this.objects[i].ann.category === ann.category) this.objects[i].ann = ann; // now with its id
-          });
-          this.refresh();
+        let merged = false;
+        for (let attempt = 0; ; attempt++) {
+          // The latest list if the image is still open (a later edit may have changed it), else the queued one.
+          const snapshot = this.image?.id === image.id ? this.objects.map((o) => o.ann) : queued;
+          const sync = this.synced.get(image.id) ?? { version: null, list: syncedList([]) };
+          try {
+            const { annotations: saved, version } = await api.saveAnnotations(image.id, snapshot, sync.version);
+            this.synced.set(image.id, { version, list: syncedList(saved) });
+            if (this.image?.id === image.id && saved.length === this.objects.length) {
+              saved.forEach((ann, i) => {
+                if (this.objects[i].ann.category === ann.category) this.objects[i].ann = ann; // now with its id
+              });
+              this.refresh();
+            }
+            this.ui.saved(image, saved.length);
+            this.ui.status(message + (merged ? " Another window had saved this image: its objects were merged "
+              + "with yours. Saved." : " Saved."));
+            return;
+          } catch (e) {
+            if (!(e instanceof ApiError && e.status === 409) || attempt >= 3) throw e;
+            const theirs = await api.annotations(image.id);
+            const list = mergeAnnotations(theirs.annotations, snapshot, sync.list);
+            this.synced.set(image.id, { version: theirs.version, list: syncedList(theirs.annotations) });
+            if (this.image?.id === image.id) {
+              this.objects = list.map((ann, i) => this.withCanvas(ann, this.objects.find((o) => o.ann === ann)?.color ?? objectColor(this.nextColor + i)));
+              this.nextColor += list.length;
+              this.selected = null;
+              this.refresh();
+            }
+            merged = true;
+          }
         }
-        this.ui.saved(image, saved.length);
-        this.ui.status(message + " Saved.");
       })
       .catch((e) => {
         this.ui.status(`${e instanceof Error ? e.message : e} — your objects are still here; edit again to retry.`, true);
@@ -405,3 +436,4 @@ function describe(prompt: PromptState, result: DecodeResult, index: number): str
   const which = isAmbiguous(prompt) ? `mask ${index} of 3` : "mask";
   return `${parts.join(" + ")}: ${which}, predicted IoU ${result.iou[index].toFixed(2)}. A accepts, Z undoes.`;
 }
+

@@ -146,21 +146,33 @@ export const api = {
     };
   },
 
+  /** The image's saved objects and the version of that list (send it back when saving). */
   annotations: (id: string) =>
-    getJson<{ image: ImageRecord; annotations: Annotation[] }>(
+    getJson<{ image: ImageRecord; annotations: Annotation[]; version: number }>(
       `/api/images/${encodeURIComponent(id)}/annotations`,
       "reading annotations",
     ),
 
-  /** Replace the image's whole annotation list (one transaction on the server); returns it with ids. */
-  async saveAnnotations(id: string, annotations: Annotation[]): Promise<Annotation[]> {
+  /**
+   * Replace the image's whole annotation list (one transaction on the server); returns it with ids
+   * and its new version. `version`: the one this edit started from; if another client saved since,
+   * the server refuses with 409 (ApiError.status) instead of overwriting what this page never saw.
+   */
+  async saveAnnotations(
+    id: string,
+    annotations: Annotation[],
+    version: number | null,
+  ): Promise<{ annotations: Annotation[]; version: number | null }> {
+    const headers: Record<string, string> = { "Content-Type": "application/json" };
+    if (version !== null) headers["If-Match"] = `"${version}"`;
     const r = await fetch(url(`/api/images/${encodeURIComponent(id)}/annotations`), {
       method: "PUT",
-      headers: { "Content-Type": "application/json" },
+      headers,
       body: JSON.stringify(annotations),
     });
     const body = await (await check(r, "saving annotations")).json();
-    return Array.isArray(body) ? body : body.annotations;
+    const etag = (r.headers.get("ETag") ?? "").replace(/^W\//, "").replace(/"/g, "");
+    return { annotations: Array.isArray(body) ? body : body.annotations, version: /^\d+$/.test(etag) ? Number(etag) : null };
   },
 
   exportCocoUrl: () => url("/api/export/coco"),

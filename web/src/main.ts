@@ -210,7 +210,7 @@ async function main(): Promise<void> {
       record.embedded = true;
       drawImageList();
       showProgress(null);
-      annotator.open(record, saved.annotations);
+      annotator.open(record, saved.annotations, saved.version ?? null);
       document.body.dataset.embedding = "ready";
       document.body.dataset.imageId = id;
       status(`${record.file_name}: click the object (left = add, right = remove, drag = box), A to accept.`);

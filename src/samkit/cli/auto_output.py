@@ -83,11 +83,11 @@ class AutoRun:
             bar.set_postfix_str(image_path.name[-30:])
             try:
                 image = load_image(image_path)
-            except (SamkitError, OSError) as e:
+                records = generator.generate_records(image)
+            except (SamkitError, OSError) as e:  # this image is skipped and reported; the run goes on
                 failures.append((image_path, str(e)))
-                tqdm.write(f"samkit auto: cannot read {image_path}: {e}")
+                tqdm.write(f"samkit auto: skipping {image_path}: {e}")
                 continue
-            records = generator.generate_records(image)
             self._write_image(image_path, image, records, dict(generator.timings))
         bar.close()
         return failures

@@ -52,14 +52,31 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except SamkitError as e:
-        print(f"samkit {args.command}: error: {e}", file=sys.stderr)
+        _close_progress_bars()
+        print(f"samkit {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
-        print(f"samkit {args.command}: error: {e}", file=sys.stderr)
+        _close_progress_bars()
+        print(f"samkit {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _close_progress_bars()
         print(f"samkit {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _close_progress_bars() -> None:
+    """End a progress bar the error interrupted, so the error is a line of its own."""
+    std = sys.modules.get("tqdm.std")
+    for bar in list(getattr(getattr(std, "tqdm", None), "_instances", ()) or ()):
+        try:
+            bar.close()
+        except Exception:  # noqa: BLE001 - a bar that cannot close must not hide the error
+            pass
 
 
 if __name__ == "__main__":

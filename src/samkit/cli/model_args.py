@@ -16,7 +16,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--model", metavar="NAME", default=None,
                    help="preset name (vit_b, vit_l, vit_h, vit_t, ...; SAM 2: sam2.1_hiera_t/s/b+/l, sam2_hiera_t/s/b+/l): "
                         "random weights without --checkpoint; optional with a samkit checkpoint. "
-                        "Neither flag: samkit's built-in model")
+                        "'sam2': samkit's built-in SAM 2 model. Neither flag: samkit's built-in model "
+                        "(SAM 2's for `samkit track`)")
     g.add_argument("--checkpoint", metavar="PATH", default=None,
                    help="official .pth/.pt state dict (SAM, MobileSAM, SAM 2/2.1) or a samkit .safetensors checkpoint")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")

@@ -83,14 +83,11 @@ def _prompt_list(args) -> list[dict]:
 
 
 def _add_prompts(predictor, state, prompts: list[dict]) -> None:
-    from PIL import Image
+    from samkit.image_io import read_label_image
 
     for p in prompts:
         if p["mask"] is not None:
-            try:
-                mask = np.array(Image.open(p["mask"]).convert("L")) > 0
-            except OSError as e:
-                raise InputError(f"cannot read mask {p['mask']}: {e}") from None
+            mask = read_label_image(p["mask"], "mask", mode="L") > 0
             predictor.add_new_mask(state, p["frame"], p["obj"], mask)
         if p["points"] is not None or p["box"] is not None:
             predictor.add_new_points_or_box(state, p["frame"], p["obj"], points=p["points"], labels=p["labels"],
@@ -229,6 +226,8 @@ def run(args: argparse.Namespace) -> int:
     prompts = _prompt_list(args)
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError("--max-frames must be at least 1")
+    if args.model is None and args.checkpoint is None:
+        args.model = "sam2"  # no model named: samkit's built-in SAM 2 (docs/model-card-sam2.md)
     if model_family_from_args(args) != "sam2":
         raise InputError("samkit track needs a SAM 2 model: --model sam2.1_hiera_t (and --checkpoint "
                          "sam2.1_hiera_tiny.pt), or a SAM 2 --checkpoint")

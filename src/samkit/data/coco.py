@@ -9,7 +9,6 @@ paper's COCO practice: they mark groups, not instances.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -17,9 +16,13 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from samkit.coco_rle import MAX_SIDE_PX, rle_problem
 from samkit.data.base import RecordDataset
 from samkit.data.records import InstanceSample
 from samkit.errors import InputError
+from samkit.json_files import read_json
+
+MAX_COORDINATE = 1e9  # pycocotools rasterises polygons in int32 pixel units
 
 
 def _check_polygons(seg, h: int, w: int) -> str | None:
@@ -28,35 +31,27 @@ def _check_polygons(seg, h: int, w: int) -> str | None:
     for poly in seg:
         if not isinstance(poly, list) or len(poly) < 6 or len(poly) % 2:
             return f"polygon needs an even number (>= 6) of coordinates, got {len(poly) if isinstance(poly, list) else type(poly).__name__}"
-        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in poly):
-            return "polygon has a non-numeric or non-finite coordinate"
-    return None
-
-
-def _check_rle(seg: dict, h: int, w: int) -> str | None:
-    size = seg.get("size")
-    if not isinstance(size, (list, tuple)) or len(size) != 2:
-        return "RLE without a [height, width] size"
-    if list(size) != [h, w]:
-        return f"RLE size {list(size)} differs from the image's [{h}, {w}]"
-    counts = seg.get("counts")
-    if isinstance(counts, list):
-        if sum(counts) != h * w or any((not isinstance(c, int)) or c < 0 for c in counts):
-            return f"uncompressed RLE counts must be non-negative ints summing to {h * w}"
-    elif not isinstance(counts, (str, bytes)):
-        return "RLE counts must be a list or a string"
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                   and abs(v) < MAX_COORDINATE for v in poly):
+            return "polygon has a non-numeric, non-finite or absurdly large coordinate"
     return None
 
 
 def check_segmentation(seg, h: int, w: int) -> str | None:
     """None when `seg` (a COCO segmentation) can be decoded at h x w, else what is wrong."""
+    if not is_side(h) or not is_side(w):
+        return f"image size {h!r} x {w!r} is not two positive integers"
     if seg is None or seg == [] or seg == {}:
         return "no segmentation"
     if isinstance(seg, list):
         return _check_polygons(seg, h, w)
     if isinstance(seg, dict):
-        return _check_rle(seg, h, w)
+        return rle_problem(seg, (h, w))
     return f"segmentation must be a polygon list or an RLE dict, got {type(seg).__name__}"
+
+
+def is_side(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_SIDE_PX
 
 
 def decode_segmentation(seg, h: int, w: int) -> np.ndarray:
@@ -71,6 +66,70 @@ def decode_segmentation(seg, h: int, w: int) -> np.ndarray:
     return mask_utils.decode(rle).astype(bool)
 
 
+def read_coco_json(path: Path, issues) -> tuple[dict, list[dict]]:
+    """The usable images and annotations of a COCO instances JSON, each checked once.
+
+    Returns ({image id: image entry}, [annotation entries]); an image entry without an id, a file
+    name and a positive integer height and width, an annotation of an unknown image or whose
+    segmentation cannot be decoded at its image's size, is reported to `issues` (a data.records
+    IssueLog: file, id, reason) and left out. A file that is not a COCO instances JSON is an InputError.
+    Annotations keep only what samkit reads: id, image_id, segmentation, iscrowd (bool), area
+    (float, or None when missing or not a finite number).
+    """
+    data = read_json(path, "a COCO instances file")
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
+            or not isinstance(data.get("annotations"), list):
+        raise InputError(f"{path}: not a COCO instances file (needs 'images' and 'annotations' lists)")
+    images: dict = {}
+    for i, img in enumerate(data["images"]):
+        img_id = img.get("id") if isinstance(img, dict) else None
+        if not isinstance(img, dict) or not _is_id(img_id) or not isinstance(img.get("file_name"), str) \
+                or not img["file_name"] or not is_side(img.get("height")) or not is_side(img.get("width")):
+            issues.report(path, img_id if _is_id(img_id) else f"images[{i}]",
+                          "image entry needs an id, a file_name and a positive integer height and width")
+            continue
+        if img_id in images:
+            issues.report(path, img_id, "duplicate image id (the first entry is used)")
+            continue
+        images[img_id] = img
+    annotations = []
+    for i, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, dict):
+            issues.report(path, f"annotations[{i}]", f"annotation must be an object, got {type(ann).__name__}")
+            continue
+        ann_id = ann.get("id") if _is_id(ann.get("id")) else None
+        where = ann_id if ann_id is not None else f"annotations[{i}]"
+        image_id = ann.get("image_id")
+        img = images.get(image_id) if _is_id(image_id) else None
+        if img is None:
+            issues.report(path, where, f"unknown image_id {image_id!r}")
+            continue
+        problem = check_segmentation(ann.get("segmentation"), img["height"], img["width"])
+        if problem:
+            issues.report(path, where, problem)
+            continue
+        area = ann.get("area")
+        area = float(area) if isinstance(area, (int, float)) and not isinstance(area, bool) \
+            and math.isfinite(area) and area >= 0 else None
+        annotations.append({"id": ann_id, "image_id": image_id, "segmentation": ann["segmentation"],
+                            "iscrowd": bool(ann.get("iscrowd", 0)), "area": area})
+    return images, annotations
+
+
+def _is_id(v) -> bool:
+    return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, str) and v != "")
+
+
+def segmentation_area(seg, h: int, w: int) -> float:
+    """Pixel area of a checked segmentation, without decoding it to a mask."""
+    if isinstance(seg, list):
+        return float(mask_utils.area(mask_utils.merge(mask_utils.frPyObjects(seg, h, w))))
+    if isinstance(seg["counts"], list):
+        return float(sum(seg["counts"][1::2]))
+    counts = seg["counts"]
+    return float(mask_utils.area({"size": [h, w], "counts": counts.encode() if isinstance(counts, str) else counts}))
+
+
 class CocoInstances(RecordDataset):
     """Images with at least one valid non-crowd instance from a COCO instances JSON.
 
@@ -81,37 +140,17 @@ class CocoInstances(RecordDataset):
     def __init__(self, annotation_json: str | Path, image_dir: str | Path, name: str | None = None):
         annotation_json, self.image_dir = Path(annotation_json), Path(image_dir)
         super().__init__(name or f"coco:{annotation_json.name}")
-        try:
-            data = json.loads(annotation_json.read_text())
-        except json.JSONDecodeError as e:
-            raise InputError(f"{annotation_json}: not valid JSON ({e})") from None
-        if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
-            raise InputError(f"{annotation_json}: not a COCO instances file (needs 'images' and 'annotations')")
+        images, annotations = read_coco_json(annotation_json, self.issue_log)
         self.num_crowd_ignored = 0
-        images = {}
-        for img in data["images"]:
-            if not all(k in img for k in ("id", "file_name", "height", "width")):
-                self.issue_log.report(annotation_json, img.get("id"), "image entry lacks id/file_name/height/width")
-                continue
-            images[img["id"]] = img
         per_image = defaultdict(list)
-        for ann in data["annotations"]:
-            ann_id = ann.get("id")
-            img = images.get(ann.get("image_id"))
-            if img is None:
-                self.issue_log.report(annotation_json, ann_id, f"unknown image_id {ann.get('image_id')!r}")
-                continue
-            if ann.get("iscrowd", 0):
+        for ann in annotations:
+            if ann["iscrowd"]:
                 self.num_crowd_ignored += 1
                 continue
-            problem = check_segmentation(ann.get("segmentation"), img["height"], img["width"])
-            if problem:
-                self.issue_log.report(annotation_json, ann_id, problem)
-                continue
-            per_image[img["id"]].append((ann_id, ann["segmentation"]))
-        for image_id in sorted(per_image):
+            per_image[ann["image_id"]].append((ann["id"], ann["segmentation"]))
+        for image_id in sorted(per_image, key=lambda i: (str(type(i)), i)):
             img = images[image_id]
-            anns = sorted(per_image[image_id], key=lambda a: (a[0] is None, a[0]))
+            anns = sorted(per_image[image_id], key=lambda a: (a[0] is None, str(type(a[0])), a[0]))
             self.records.append({
                 "key": str(self.image_dir / img["file_name"]), "hw": (img["height"], img["width"]),
                 "image_id": image_id, "anns": anns, "source": str(annotation_json),

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from PIL import Image
 
 from samkit.data.base import RecordDataset
 from samkit.data.records import InstanceSample
 from samkit.errors import InputError
+from samkit.image_io import read_label_image
 
 RESOLUTIONS = ("480p", "Full-Resolution", "1080p")
 
@@ -40,11 +40,7 @@ def resolution_dirs(root: str | Path) -> tuple[Path, Path]:
 
 def read_davis_labels(path: str | Path) -> np.ndarray:
     """H x W int64 label map: 0 background, 2016's 255 becomes 1, 2017's palette indices kept."""
-    try:
-        with Image.open(path) as im:
-            labels = np.array(im)
-    except (OSError, ValueError) as e:
-        raise InputError(f"{path}: cannot read DAVIS annotation ({e})") from None
+    labels = read_label_image(path, "DAVIS annotation")
     if labels.ndim == 3:  # an RGB-saved annotation: any non-black pixel is the object
         labels = (labels.max(axis=2) > 0).astype(np.uint8)
     labels = labels.astype(np.int64)
@@ -83,8 +79,7 @@ def list_davis_frames(root: str | Path, sequences: Optional[list[str]] = None, f
 
 
 def _has_object(annotation: Path) -> bool:
-    with Image.open(annotation) as im:
-        return im.getbbox() is not None  # None: every pixel is 0
+    return bool(read_label_image(annotation, "DAVIS annotation").any())
 
 
 class DavisFrames(RecordDataset):

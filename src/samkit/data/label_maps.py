@@ -7,27 +7,25 @@ components, since a single blob label would merge every cell into one target.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from samkit.data.base import RecordDataset
 from samkit.data.records import InstanceSample
 from samkit.errors import InputError
+from samkit.image_io import read_label_image
+from samkit.json_files import read_json
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 
 
 def read_label_map(path: str | Path) -> np.ndarray:
     """H x W integer label map, bit depth kept. RGB(A) maps are read as R + 256 G + 65536 B."""
-    try:
-        with Image.open(path) as im:
-            arr = np.asarray(im)
-    except (OSError, ValueError) as e:
-        raise InputError(f"{path}: cannot read label map ({e})") from None
-    if arr.ndim == 3:
+    arr = read_label_image(path, "label map")
+    if arr.ndim == 3 and arr.shape[2] in (1, 2):  # gray (+ alpha): the gray value is the label
+        arr = arr[..., 0]
+    elif arr.ndim == 3:
         arr = arr[..., :3].astype(np.int64)
         arr = arr[..., 0] + 256 * arr[..., 1] + 65536 * arr[..., 2]
     if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer) and arr.dtype != bool:
@@ -103,8 +101,13 @@ class ObjectMaskFolder(RecordDataset):
         super().__init__(name or f"object_masks:{root.name}")
         if root.is_file() and root.suffix == ".json":
             base = Path(path_root) if path_root else root.parent
-            mapping = json.loads(root.read_text())
+            mapping = read_json(root, "an image -> mask files mapping")
+            if not isinstance(mapping, dict):
+                raise InputError(f"{root}: expected a JSON object mapping image paths to lists of mask paths")
             for img, mask_list in sorted(mapping.items()):
+                if not isinstance(mask_list, list) or not all(isinstance(m, str) and m for m in mask_list):
+                    self.issue_log.report(root, img, "the value must be a list of mask file paths")
+                    continue
                 img_path = self._resolve(base, img)
                 masks = [self._resolve(base, m) for m in mask_list]
                 missing = [str(m) for m in masks if not m.is_file()]
@@ -126,7 +129,7 @@ class ObjectMaskFolder(RecordDataset):
     @staticmethod
     def _resolve(base: Path, rel: str) -> Path:
         """SAM-Med2D JSONs name paths under a top folder ('data_demo/...') that may be the base itself."""
-        p = base / rel
+        p = base / rel.replace("\x00", "")
         if not p.exists() and len(Path(rel).parts) > 1:
             p = base / Path(*Path(rel).parts[1:])
         return p

@@ -16,12 +16,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from samkit.data.base import RecordDataset
 from samkit.data.label_maps import IMAGE_SUFFIXES
 from samkit.data.records import InstanceSample
 from samkit.errors import InputError
+from samkit.image_io import read_label_image
 
 KINDS = ("vessel", "material")
 CHANNEL_OF_KIND = {"vessel": 0, "material": 2}  # RGB channel holding that kind's instance ids
@@ -73,11 +73,7 @@ def parse_kinds(kinds: str | tuple | list | None) -> tuple[str, ...]:
 
 def read_labpics_instances(path: str | Path, kinds: tuple[str, ...] = KINDS) -> tuple[np.ndarray, tuple]:
     """(N x H x W bool, N ids such as "vessel:3" / "material:1") from one instance map, vessels first."""
-    try:
-        with Image.open(path) as im:
-            arr = np.asarray(im)
-    except (OSError, ValueError, SyntaxError) as e:
-        raise InputError(f"{path}: cannot read LabPics instance map ({e})") from None
+    arr = read_label_image(path, "LabPics instance map")
     if arr.ndim != 3 or arr.shape[2] < 3:
         raise InputError(f"{path}: a LabPics instance map must be an RGB image (red = vessel ids, blue = "
                          f"material ids), got shape {arr.shape}")

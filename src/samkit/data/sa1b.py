@@ -5,15 +5,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from samkit.data.base import RecordDataset
-from samkit.data.coco import check_segmentation, decode_segmentation
+from samkit.data.coco import check_segmentation, decode_segmentation, is_side
 from samkit.data.records import InstanceSample
 from samkit.errors import InputError
+from samkit.json_files import read_json
 
 
 class SA1BFolder(RecordDataset):
@@ -26,14 +26,23 @@ class SA1BFolder(RecordDataset):
             raise InputError(f"SA-1B folder {self.root} does not exist")
         for path in sorted(self.root.glob("*.json")):
             try:
-                data = json.loads(path.read_text())
-                info = data["image"]
-                h, w, file_name = int(info["height"]), int(info["width"]), info["file_name"]
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-                self.issue_log.report(path, None, f"not an SA-1B image JSON ({type(e).__name__}: {e})")
+                data = read_json(path, "an SA-1B image JSON")
+            except InputError as e:
+                self.issue_log.report(path, None, str(e))
                 continue
+            info = data.get("image") if isinstance(data, dict) else None
+            if not isinstance(info, dict) or not is_side(info.get("height")) or not is_side(info.get("width")) \
+                    or not isinstance(info.get("file_name"), str) or not info["file_name"].strip("\x00") \
+                    or not isinstance(data.get("annotations", []), list):
+                self.issue_log.report(path, None, "not an SA-1B image JSON (needs image.file_name, image.height and "
+                                                  "image.width as positive integers, and an annotations list)")
+                continue
+            h, w, file_name = info["height"], info["width"], info["file_name"]
             anns = []
             for ann in data.get("annotations", []):
+                if not isinstance(ann, dict):
+                    self.issue_log.report(path, None, "annotation is not an object")
+                    continue
                 problem = check_segmentation(ann.get("segmentation"), h, w)
                 if problem:
                     self.issue_log.report(path, ann.get("id"), problem)

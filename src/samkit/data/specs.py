@@ -17,7 +17,6 @@ A spec is a small dataclass; `format="auto"` inspects the path:
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,6 +31,7 @@ from samkit.data.plain_images import PlainImageFolder, list_images
 from samkit.data.sa1b import SA1BFolder
 from samkit.data.video_datasets import VideoFrameImages, detect_video_format
 from samkit.errors import InputError
+from samkit.json_files import read_json
 
 FORMATS = ("auto", "coco", "coco_panoptic", "sa1b", "label_maps", "object_masks", "davis", "youtube_vos", "sa_v",
            "labpics", "images")
@@ -76,13 +76,10 @@ def detect_format(spec: DatasetSpec) -> DatasetSpec:
         raise InputError(f"dataset path {path} does not exist")
     kw = dict(weight=spec.weight, frame_stride=spec.frame_stride, split=spec.split, kinds=spec.kinds)
     if path.is_file() and path.suffix == ".json":
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}: not valid JSON ({e})") from None
+        data = read_json(path, "a dataset annotation file")
         if isinstance(data, dict) and "annotations" in data and "images" in data:
             anns = data["annotations"]
-            if anns and "segments_info" in anns[0]:
+            if isinstance(anns, list) and anns and isinstance(anns[0], dict) and "segments_info" in anns[0]:
                 images = spec.images or _panoptic_photos(path)
                 return DatasetSpec(str(path), "coco_panoptic", images, spec.labels or str(path.with_suffix("")), **kw)
             return DatasetSpec(str(path), "coco", spec.images, **kw)

@@ -17,17 +17,17 @@ these layouts too. Both group records by video, so a train/val split never strad
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from samkit.data.base import RecordDataset
 from samkit.data.clips import ClipSampling, RawClip, clip_key, pick_candidates, sample_frame_indices
 from samkit.data.davis import is_davis_root, list_davis_frames, read_davis_labels, resolution_dirs
 from samkit.data.records import InstanceSample
 from samkit.errors import InputError, SamkitError
+from samkit.image_io import read_label_image
+from samkit.json_files import read_json
 
 VIDEO_FORMATS = ("davis", "youtube_vos", "sa_v")
 SAV_FRAME_DIRS = ("JPEGImages_24fps", "JPEGImages")
@@ -65,10 +65,11 @@ def _meta_videos(root: Path) -> list[str] | None:
     meta = root / "meta.json"
     if not meta.is_file():
         return None
-    try:
-        return sorted(json.loads(meta.read_text())["videos"])
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise InputError(f"{meta}: expected YouTube-VOS meta.json {{'videos': {{...}}}} ({e})") from None
+    data = read_json(meta, "a YouTube-VOS meta.json")
+    videos = data.get("videos") if isinstance(data, dict) else None
+    if not isinstance(videos, (dict, list)) or not all(isinstance(v, str) and v for v in videos):
+        raise InputError(f"{meta}: expected YouTube-VOS meta.json {{'videos': {{<video name>: ...}}}}")
+    return sorted(videos)
 
 
 def list_palette_videos(root: str | Path, frame_stride: int = 1, use_meta: bool = True,
@@ -128,20 +129,12 @@ def list_videos(root: str | Path, fmt: str, frame_stride: int = 1, issues=None) 
 
 
 def _read_binary_png(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as im:
-            arr = np.asarray(im)
-    except (OSError, ValueError, SyntaxError) as e:
-        raise InputError(f"{path}: cannot read object mask ({e})") from None
+    arr = read_label_image(path, "object mask")
     return arr.max(axis=2) > 0 if arr.ndim == 3 else arr > 0
 
 
 def _palette_has_object(path: str) -> bool:
-    try:
-        with Image.open(path) as im:
-            return im.getbbox() is not None  # None: every pixel is 0
-    except (OSError, ValueError, SyntaxError) as e:
-        raise InputError(f"{path}: cannot read annotation ({e})") from None
+    return bool(read_label_image(path, "annotation").any())
 
 
 def frame_objects(record: dict, i: int, hw: tuple[int, int] | None = None, only: list | None = None) -> dict:

@@ -8,36 +8,22 @@ comes from the same rule as training's (samkit.data.splits).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import random
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from samkit.data.coco import decode_segmentation, read_coco_json, segmentation_area
+from samkit.data.records import IssueLog
 from samkit.data.splits import keep_side
 from samkit.errors import InputError
 from samkit.evaluation.eval_samples import EvalImage, EvalObject
 
 
-def load_coco(annotation_path: Path):
-    """A pycocotools COCO object (its "loading annotations" chatter kept off stdout)."""
-    from pycocotools.coco import COCO
-
-    path = Path(annotation_path)
-    if not path.is_file():
-        raise InputError(f"COCO annotation file not found: {path}")
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            return COCO(str(path))
-    except (ValueError, KeyError, TypeError) as e:  # json errors are ValueErrors
-        raise InputError(f"{path} is not a COCO instances file: {e}") from e
-
-
-def _decoder(coco, ann: dict):
+def _decoder(seg, h: int, w: int):
     def decode() -> np.ndarray:
-        return coco.annToMask(ann).astype(bool)
+        return decode_segmentation(seg, h, w)
 
     return decode
 
@@ -61,37 +47,47 @@ def read_coco_images(
     min_area_px: non-crowd objects smaller than this are dropped (crowds are kept as ignore).
     max_objects_per_image: keep the largest non-crowd objects of each image (plus all crowds).
     """
-    coco = load_coco(annotation_path)
+    path = Path(annotation_path)
+    if not path.is_file():
+        raise InputError(f"COCO annotation file not found: {path}")
+    issues = IssueLog(f"coco:{path.name}")  # skipped entries are logged with the file and their id
+    images, annotations = read_coco_json(path, issues)
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise InputError(f"COCO image folder not found: {images_dir}")
-    candidates = []
-    for img_id in sorted(coco.getImgIds()):
-        anns = coco.loadAnns(coco.getAnnIds(imgIds=[img_id]))
-        if any(not a.get("iscrowd", 0) and a["area"] >= min_area_px for a in anns):
-            candidates.append(img_id)
-    names = [Path(coco.imgs[i]["file_name"]).name for i in candidates]
-    kept = keep_side(names, split, val_fraction, split_seed, f"coco:{Path(annotation_path).name}")
+    per_image: dict = {}
+    for a in annotations:
+        img = images[a["image_id"]]
+        if a["area"] is None:  # COCO's own field, used for size buckets: computed when missing
+            a["area"] = segmentation_area(a["segmentation"], img["height"], img["width"])
+        per_image.setdefault(a["image_id"], []).append(a)
+    candidates = sorted((i for i, anns in per_image.items()
+                         if any(not a["iscrowd"] and a["area"] >= min_area_px for a in anns)),
+                        key=lambda i: (str(type(i)), i))
+    names = [Path(images[i]["file_name"]).name for i in candidates]
+    kept = keep_side(names, split, val_fraction, split_seed, f"coco:{path.name}")
     candidates = [i for i, k in zip(candidates, kept) if k]
     if max_images is not None and max_images < len(candidates):
-        candidates = sorted(random.Random(seed).sample(candidates, max_images))
+        chosen = set(random.Random(seed).sample(range(len(candidates)), max_images))
+        candidates = [c for j, c in enumerate(candidates) if j in chosen]
     out: list[EvalImage] = []
     for img_id in candidates:
-        info = coco.loadImgs([img_id])[0]
-        anns = coco.loadAnns(coco.getAnnIds(imgIds=[img_id]))
-        things = [a for a in anns if not a.get("iscrowd", 0) and a["area"] >= min_area_px]
-        things.sort(key=lambda a: (-a["area"], a["id"]))
+        info = images[img_id]
+        h, w = int(info["height"]), int(info["width"])
+        anns = per_image[img_id]
+        things = [a for a in anns if not a["iscrowd"] and a["area"] >= min_area_px]
+        things.sort(key=lambda a: (-a["area"], isinstance(a["id"], str), a["id"] if isinstance(a["id"], int) else 0,
+                                   str(a["id"])))
         if max_objects_per_image is not None:
             things = things[:max_objects_per_image]
-        crowds = [a for a in anns if a.get("iscrowd", 0)]
+        crowds = [a for a in anns if a["iscrowd"]]
         objects = tuple(
-            EvalObject(object_id=str(a["id"]), area_px=float(a["area"]), ignore=bool(a.get("iscrowd", 0)),
-                       decode_mask=_decoder(coco, a))
+            EvalObject(object_id=str(a["id"]), area_px=float(a["area"]), ignore=a["iscrowd"],
+                       decode_mask=_decoder(a["segmentation"], h, w))
             for a in things + crowds
         )
-        path = images_dir / info["file_name"]
-        if not path.is_file():
+        image_path = images_dir / info["file_name"]
+        if not image_path.is_file():
             raise InputError(f"image {info['file_name']} of {annotation_path} not found in {images_dir}")
-        out.append(EvalImage(image_id=str(img_id), path=path, hw=(int(info["height"]), int(info["width"])),
-                             objects=objects))
+        out.append(EvalImage(image_id=str(img_id), path=image_path, hw=(h, w), objects=objects))
     return out

@@ -3,6 +3,7 @@
 SPEC is one of
 - `grabcut`: the OpenCV GrabCut baseline;
 - `builtin`: samkit's built-in model (the weights shipped in the package, docs/model-card.md);
+  `sam2` / `builtin_sam2`: samkit's built-in SAM 2 model (docs/model-card-sam2.md);
 - a preset name (`vit_b`, `tiny`, ...; SAM 2: `sam2.1_hiera_t`, ...): that architecture with random
   weights (labelled as such);
 - a checkpoint path: a samkit .safetensors checkpoint (carries its config) or an official .pth/.pt
@@ -54,6 +55,12 @@ def parse_model_spec(text: str) -> ModelSpec:
         if not DEFAULT_WEIGHTS.is_file():
             raise InputError(f"--model builtin: this samkit install has no built-in model at {DEFAULT_WEIGHTS}")
         return ModelSpec(label or "samkit built-in", "sam", None, DEFAULT_WEIGHTS)
+    from samkit.default_model import BUILTIN_SAM2_NAMES, DEFAULT_SAM2_WEIGHTS
+
+    if spec.lower() in BUILTIN_SAM2_NAMES:
+        if not DEFAULT_SAM2_WEIGHTS.is_file():
+            raise InputError(f"--model {spec}: this samkit install has no built-in SAM 2 model at {DEFAULT_SAM2_WEIGHTS}")
+        return ModelSpec(label or "samkit built-in SAM 2", "sam", None, DEFAULT_SAM2_WEIGHTS)
     preset, path = None, None
     if ":" in spec and not Path(spec).exists():
         preset, _, path_text = spec.partition(":")

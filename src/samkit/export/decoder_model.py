@@ -108,7 +108,7 @@ class SamOnnxDecoder(nn.Module):
         """Low-res logits -> img_size square -> crop the resized-image region -> original H x W."""
         masks = F.interpolate(masks, size=(self.img_size, self.img_size), mode="bilinear", align_corners=False)
         orig_hw = orig_im_size.to(torch.float32)
-        input_hw = torch.floor(orig_hw * (self.img_size / torch.max(orig_hw)) + 0.5).to(torch.int64)
+        input_hw = torch.floor(orig_hw * (self.img_size / torch.max(orig_hw)) + 0.5).clamp(min=1).to(torch.int64)
         input_h, input_w = input_hw[0].item(), input_hw[1].item()
         orig_h, orig_w = orig_im_size[0].to(torch.int64).item(), orig_im_size[1].to(torch.int64).item()
         # Tell the exporter what these data-dependent sizes can be, so the crop stays symbolic.

@@ -74,7 +74,7 @@ class ParityReport:
 
 def _input_hw(orig_hw: tuple[int, int], img_size: int) -> tuple[int, int]:
     scale = img_size / max(orig_hw)
-    return int(orig_hw[0] * scale + 0.5), int(orig_hw[1] * scale + 0.5)
+    return max(1, int(orig_hw[0] * scale + 0.5)), max(1, int(orig_hw[1] * scale + 0.5))
 
 
 def random_cases(

@@ -44,8 +44,10 @@ def family_of(name: str | None, checkpoint: str | os.PathLike | None) -> str:
     missing or unreadable file is "sam1" here and load_model reports it."""
     from samkit.config_sam2 import is_sam2_name
 
+    from samkit.default_model import BUILTIN_SAM2_NAMES
+
     if name is not None:
-        return SAM2 if is_sam2_name(name) else SAM1
+        return SAM2 if is_sam2_name(name) or name in BUILTIN_SAM2_NAMES else SAM1
     if checkpoint is None:
         return SAM1
     from pathlib import Path

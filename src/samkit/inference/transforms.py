@@ -22,9 +22,13 @@ class ResizeLongestSide:
 
     @staticmethod
     def get_preprocess_shape(oldh: int, oldw: int, long_side_length: int) -> tuple[int, int]:
-        """(h, w) of the resized image: the longest side becomes long_side_length, rounded half up."""
+        """(h, w) of the resized image: the longest side becomes long_side_length, rounded half up.
+
+        At least 1 pixel each: the reference gives 0 for very thin images (3 x 20000 -> 0 x 1024) and
+        then fails; one row keeps such an image usable (the browser page does the same).
+        """
         scale = long_side_length * 1.0 / max(oldh, oldw)
-        return int(oldh * scale + 0.5), int(oldw * scale + 0.5)
+        return max(1, int(oldh * scale + 0.5)), max(1, int(oldw * scale + 0.5))
 
     def apply_image(self, image: np.ndarray) -> np.ndarray:
         """H x W x C uint8 -> h x w x C uint8, PIL bilinear (what the official models were run with)."""

@@ -18,6 +18,8 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+from samkit.coco_rle import compressed_rle_runs
+from samkit.errors import InputError
 from samkit.serve.store import AnnotationRow, ImageRow, utc_now_iso
 
 
@@ -27,28 +29,10 @@ class AnnotationError(ValueError):
 
 def rle_total_length(counts: str) -> int:
     """Sum of the run lengths in a COCO compressed RLE string (the format of pycocotools' rleToString)."""
-    runs: list[int] = []
-    i, n = 0, len(counts)
-    while i < n:
-        x, shift, more = 0, 0, True
-        while more:
-            if i >= n:
-                raise AnnotationError("RLE counts string ends in the middle of a number")
-            c = ord(counts[i]) - 48
-            if not 0 <= c < 64:
-                raise AnnotationError(f"RLE counts string has an invalid character {counts[i]!r}")
-            x |= (c & 0x1F) << (5 * shift)
-            more = bool(c & 0x20)
-            i += 1
-            shift += 1
-            if not more and c & 0x10:
-                x |= -1 << (5 * shift)
-        if len(runs) > 2:  # runs after the second are stored as differences to the run two back
-            x += runs[-2]
-        if x < 0:
-            raise AnnotationError("RLE counts string has a negative run length")
-        runs.append(x)
-    return sum(runs)
+    try:
+        return sum(compressed_rle_runs(counts))
+    except InputError as e:
+        raise AnnotationError(str(e)) from None
 
 
 def annotation_from_request(item: dict, image: ImageRow) -> AnnotationRow:

@@ -15,22 +15,25 @@ from __future__ import annotations
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
-from fastapi import Body, FastAPI, File, HTTPException, Request, UploadFile
+from fastapi import FastAPI, File, Header, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from torch import nn
 
 from samkit.errors import InputError
 from samkit.inference.model_family import is_sam2_model
 from samkit.serve.annotations import AnnotationError, annotation_from_request, annotation_json, coco_json, masks_zip
+from samkit.serve.api_errors import binary_response, error_responses, install_error_handlers
 from samkit.serve.decoder_file import DecoderFile
 from samkit.serve.embedding_service import EmbeddingService
 from samkit.serve.image_folder import STATE_DIR, ImageFolder, UploadLimits, UploadRejected
-from samkit.serve.schemas import DecodeRequest, EncodingStatusOut, ImageAnnotations, ImageRecord, ModelInfo
+from samkit.serve.schemas import (
+    AnnotationIn, AnnotationOut, AnnotationsPut, CocoExport, DecodeRequest, EncodingStatusOut, ImageAnnotations,
+    ImageRecord, ModelInfo,
+)
 from samkit.serve.server_decoder import FeaturesNotReady, ServerDecoder
 from samkit.serve.static_files import mount_static
-from samkit.serve.store import ImageRow, Store
+from samkit.serve.store import ImageRow, Store, VersionConflict
 from samkit.serve.video_routes import video_router
 from samkit.serve.video_service import VideoService
 
@@ -39,6 +42,9 @@ DECODER_URL = "/models/decoder.onnx"
 # Multipart framing around the file: a request this much larger than the file limit is refused
 # from its Content-Length before its body is read.
 MULTIPART_SLACK = 64 * 1024
+_NO_IMAGE = {404: "No image with this id, or its file is no longer in the folder"}
+_ETAG = {"ETag": {"description": "The version of the image's annotation list, to send back as If-Match",
+                  "schema": {"type": "string"}}}
 
 
 def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str | os.PathLike | None = None,
@@ -86,6 +92,7 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
         videos.stop()
 
     app = FastAPI(title="samkit annotator", lifespan=lifespan)
+    install_error_handlers(app)  # one error body ({"detail": str}), Allow on every 405: api_errors.py
     app.state.folder, app.state.store, app.state.embeddings, app.state.decoder = folder, store, embeddings, decoder
     app.state.server_decoder = server_decoder
 
@@ -94,8 +101,7 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
         length = request.headers.get("content-length")
         if request.method == "POST" and request.url.path == "/api/images" and length and length.isdigit() \
                 and int(length) > limits.max_bytes + MULTIPART_SLACK:
-            response = JSONResponse({"detail": f"upload is {int(length) / 2**20:.1f} MB; the limit is "
-                                               f"{limits.max_bytes / 2**20:.1f} MB"}, status_code=413)
+            response = JSONResponse({"detail": limits.bytes_message(int(length))}, status_code=413)
         else:
             response = await call_next(request)
         # Cross-origin isolation lets onnxruntime-web use threads (SharedArrayBuffer) in the page.
@@ -147,7 +153,11 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
                          mask_threshold=float(model.mask_threshold), decoder_url=DECODER_URL,
                          decoder_ready=decoder.ready)
 
-    @app.get(DECODER_URL)
+    @app.get(DECODER_URL, response_class=FileResponse,
+             responses={**binary_response("application/octet-stream", description="The ONNX decoder (SAM 1)"),
+                        **error_responses(404, 503, descriptions={
+                            404: "The model is SAM 2: it is decoded on the server",
+                            503: "The decoder export failed or is still running"})})
     def get_decoder() -> FileResponse:
         if decoder is None:
             raise HTTPException(404, "this model (SAM 2) has no browser decoder: POST prompts to "
@@ -164,7 +174,8 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
         counts = store.annotation_counts()
         return [_record(row, counts) for row in images.scan()]
 
-    @app.post("/api/images", response_model=ImageRecord)
+    @app.post("/api/images", response_model=ImageRecord, responses=error_responses(
+        409, 413, 415, 422, descriptions={409: "Too many files of this name in the folder"}))
     def upload_image(file: UploadFile = File(...)) -> ImageRecord:
         data = file.file.read(limits.max_bytes + 1)
         try:
@@ -173,23 +184,36 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
             raise HTTPException(e.status, str(e)) from None
         return _record(row)
 
-    @app.get("/api/images/{image_id}/file")
+    @app.get("/api/images/{image_id}/file", response_class=FileResponse, responses={
+        **binary_response("image/jpeg", "image/png", "image/webp", description="The image as the browser shows it "
+                          "(re-encoded as PNG when the file is not JPEG/PNG/WebP, or is EXIF-rotated or 16-bit)"),
+        **error_responses(404, 409, descriptions={**_NO_IMAGE, 409: "The image file cannot be read"})})
     def image_file(image_id: str) -> FileResponse:
-        path, media_type = images.display_file(_row(image_id))
+        row = _row(image_id)
+        try:
+            path, media_type = images.display_file(row)
+        except (InputError, OSError, SyntaxError, ValueError) as e:
+            raise HTTPException(409, f"image {row.file_name} cannot be read: {e}") from None
         return FileResponse(path, media_type=media_type)
 
     # ------------------------------------------------------------------ embeddings
-    @app.post("/api/images/{image_id}/embedding", response_model=EncodingStatusOut)
+    @app.post("/api/images/{image_id}/embedding", response_model=EncodingStatusOut,
+              responses=error_responses(404, 422, descriptions=_NO_IMAGE))
     def start_embedding(image_id: str) -> EncodingStatusOut:
         row = _row(image_id)
         st = embeddings.request(row.id, row.pixel_key if _fresh(row) else None)
         return EncodingStatusOut(**st.as_dict())
 
-    @app.get("/api/images/{image_id}/embedding/status", response_model=EncodingStatusOut)
+    @app.get("/api/images/{image_id}/embedding/status", response_model=EncodingStatusOut,
+             responses=error_responses(404, 422, descriptions=_NO_IMAGE))
     def embedding_status(image_id: str) -> EncodingStatusOut:
         return _status(_row(image_id))
 
-    @app.get("/api/images/{image_id}/embedding")
+    @app.get("/api/images/{image_id}/embedding", response_class=Response, responses={
+        **binary_response("application/octet-stream", description="The image embedding: float16, C-order, shape in "
+                          "the X-Embedding-Shape header (1,C,h,w)"),
+        **error_responses(404, 409, 422, descriptions={**_NO_IMAGE, 409: "Not encoded yet: POST .../embedding "
+                                                                         "and poll its status"})})
     def get_embedding(image_id: str) -> Response:
         row = _row(image_id)
         found = embeddings.embedding_f16(row.pixel_key if _fresh(row) else None)
@@ -202,7 +226,12 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
                         headers={"X-Embedding-Shape": ",".join(str(s) for s in shape),
                                  "X-Embedding-Dtype": "float16", "Access-Control-Expose-Headers": "X-Embedding-Shape"})
 
-    @app.post("/api/images/{image_id}/decode")
+    @app.post("/api/images/{image_id}/decode", response_class=Response, responses={
+        **binary_response("application/octet-stream", description="K x h x w float16 low-res mask logits "
+                          "(X-Mask-Shape, X-Iou-Predictions, X-Mask-Id headers)"),
+        **error_responses(404, 409, 422, descriptions={
+            **_NO_IMAGE, 409: "The image is not encoded yet: POST ./embedding and poll its status",
+            422: "A malformed prompt, or one that cannot be used (empty, outside the image, unknown mask id)"})})
     def decode(image_id: str, prompt: DecodeRequest) -> Response:
         """Low-res mask logits for a prompt on the encoded image: K x h x w float16 (X-Mask-Shape),
         predicted IoUs (X-Iou-Predictions), and an id to feed these logits back (X-Mask-Id)."""
@@ -223,36 +252,63 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
         return Response(out.low_res_f16, media_type="application/octet-stream", headers=headers)
 
     # ------------------------------------------------------------------ annotations
-    @app.get("/api/images/{image_id}/annotations", response_model=ImageAnnotations)
-    def get_annotations(image_id: str) -> dict:
+    @app.get("/api/images/{image_id}/annotations", response_model=ImageAnnotations,
+             responses={200: {"headers": _ETAG}, **error_responses(404, 422, descriptions=_NO_IMAGE)})
+    def get_annotations(image_id: str, response: Response) -> dict:
         row = _row(image_id)
-        return {"image": _record(row), "annotations": [annotation_json(a) for a in store.annotations(row.id)]}
+        version = store.annotations_version(row.id)
+        response.headers["ETag"] = f'"{version}"'
+        return {"image": _record(row), "annotations": [annotation_json(a) for a in store.annotations(row.id)],
+                "version": version}
 
-    @app.put("/api/images/{image_id}/annotations")
-    def put_annotations(image_id: str, body: Any = Body(...)) -> list[dict]:
+    @app.put("/api/images/{image_id}/annotations", response_model=list[AnnotationOut], responses={
+        200: {"headers": _ETAG}, **error_responses(404, 409, 422, descriptions={
+            **_NO_IMAGE, 409: "Another client saved this image's annotations since the version sent "
+                              "(If-Match or `version`): read them again and merge",
+            422: "A malformed body, or an annotation that does not fit the image"})})
+    def put_annotations(image_id: str, body: list[AnnotationIn] | AnnotationsPut, response: Response,
+                        if_match: str | None = Header(None, description='The ETag of the list this edit started '
+                                                      'from ("3"); a save over a newer list answers 409')) -> list[dict]:
+        """Replace the image's whole annotation list. Send the version read last (If-Match, or `version`
+        in the body) so a save never overwrites another client's unseen one; without it, the last save wins."""
         row = _row(image_id)
-        items = body.get("annotations") if isinstance(body, dict) else body
-        if not isinstance(items, list):
-            raise HTTPException(422, "body must be the list of annotations (or {'annotations': [...]})")
+        items = body.annotations if isinstance(body, AnnotationsPut) else body
+        expected = _expected_version(if_match, body.version if isinstance(body, AnnotationsPut) else None)
         try:
-            rows = [annotation_from_request(item if isinstance(item, dict) else {}, row) for item in items]
+            rows = [annotation_from_request(item.model_dump(), row) for item in items]
         except (AnnotationError, TypeError, ValueError) as e:
             raise HTTPException(422, f"annotation rejected: {e}") from None
-        return [annotation_json(a) for a in store.replace_annotations(row.id, rows)]
+        try:
+            saved, version = store.replace_annotations(row.id, rows, expected_version=expected)
+        except VersionConflict as e:
+            raise HTTPException(409, f"the annotations of {row.file_name} were saved by another client since "
+                                     f"version {expected} (they are at version {e.current}): read them again, "
+                                     "merge your edits and save") from None
+        response.headers["ETag"] = f'"{version}"'
+        return [annotation_json(a) for a in saved]
 
     # ------------------------------------------------------------------ export
     def _present_images() -> list[ImageRow]:
         return images.scan()  # files that are gone are left out; their annotations stay stored
 
-    @app.get("/api/export/coco")
+    @app.get("/api/export/coco", response_model=CocoExport, response_class=JSONResponse)
     def export_coco() -> JSONResponse:
         return JSONResponse(coco_json(_present_images(), store.annotations()),
                             headers={"Content-Disposition": 'attachment; filename="annotations.json"'})
 
-    @app.get("/api/export/masks.zip")
+    @app.get("/api/export/masks.zip", response_class=Response, responses=binary_response(
+        "application/zip", description="One 0/255 PNG per annotation (IMAGE_STEM/ID_CATEGORY.png) and annotations.json"))
     def export_masks() -> Response:
         return Response(masks_zip(_present_images(), store.annotations()), media_type="application/zip",
                         headers={"Content-Disposition": 'attachment; filename="masks.zip"'})
+
+    def _expected_version(if_match: str | None, in_body: int | None) -> int | None:
+        if if_match is None or if_match.strip() == "*":
+            return in_body
+        tag = if_match.strip().removeprefix("W/").strip('"')
+        if not tag.isdigit():
+            raise HTTPException(422, f"If-Match must be the ETag of GET .../annotations (e.g. \"3\"), got {if_match!r}")
+        return int(tag)
 
     app.state.videos = videos
     app.include_router(video_router(videos))

@@ -38,8 +38,18 @@ class UploadRejected(Exception):
 
 @dataclass(frozen=True)
 class UploadLimits:
+    """What an upload may be; `samkit serve --max-upload-mb / --max-megapixels` set them."""
+
     max_bytes: int = 50 * 2**20
     max_pixels: int = 60_000_000
+
+    def bytes_message(self, size_bytes: int) -> str:
+        return (f"upload is {size_bytes / 2**20:.1f} MB; the limit is {self.max_bytes / 2**20:.1f} MB "
+                "(samkit serve --max-upload-mb)")
+
+    def pixels_message(self, pixels: int, size: str = "") -> str:
+        return (f"image is {size + ' = ' if size else ''}{pixels / 1e6:.1f} MP; the limit is "
+                f"{self.max_pixels / 1e6:.1f} MP (samkit serve --max-megapixels)")
 
 
 class ImageFolder:
@@ -112,11 +122,10 @@ class ImageFolder:
     def add_upload(self, original_name: str, data: bytes, limits: UploadLimits) -> ImageRow:
         """Validate and write an uploaded image into the folder; returns its (new or existing) row."""
         if len(data) > limits.max_bytes:
-            raise UploadRejected(413, f"upload is {len(data) / 2**20:.1f} MB; the limit is "
-                                      f"{limits.max_bytes / 2**20:.1f} MB")
+            raise UploadRejected(413, limits.bytes_message(len(data)))
         if not data:
             raise UploadRejected(415, "the uploaded file is empty, not an image")
-        fmt = _check_image_bytes(data, limits.max_pixels)
+        fmt = _check_image_bytes(data, limits)
         digest = hashlib.sha256(data).hexdigest()
         stem = _safe_stem(original_name)
         suffix = SUFFIX_BY_FORMAT[fmt]
@@ -140,7 +149,7 @@ def _oriented_size(path: Path) -> tuple[int, int]:
     return w, h
 
 
-def _check_image_bytes(data: bytes, max_pixels: int) -> str:
+def _check_image_bytes(data: bytes, limits: UploadLimits) -> str:
     """Decode the upload fully (catches truncated files); return its PIL format name."""
     try:
         with warnings.catch_warnings():
@@ -148,19 +157,29 @@ def _check_image_bytes(data: bytes, max_pixels: int) -> str:
             with Image.open(io.BytesIO(data)) as img:
                 fmt = img.format
                 w, h = img.size
-                if w * h > max_pixels:
-                    raise UploadRejected(413, f"image is {w}x{h} = {w * h / 1e6:.1f} MP; the limit is "
-                                              f"{max_pixels / 1e6:.1f} MP")
+                if w * h > limits.max_pixels:
+                    raise UploadRejected(413, limits.pixels_message(w * h, f"{w}x{h}"))
                 if fmt not in SUFFIX_BY_FORMAT:
                     raise UploadRejected(415, f"{fmt} images are not supported; upload JPEG, PNG, WebP, TIFF or BMP")
                 ImageOps.exif_transpose(img).load()
     except UploadRejected:
         raise
-    except Image.DecompressionBombError as e:
-        raise UploadRejected(413, f"image too large: {e}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise UploadRejected(415, f"not a readable image ({type(e).__name__}: {e})") from None
+    except Image.DecompressionBombError as e:  # over PIL's own limit: report samkit's
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        raise UploadRejected(413, limits.pixels_message(int(found.group(1))) if found else
+                             f"image is over the {limits.max_pixels / 1e6:.1f} MP limit "
+                             "(samkit serve --max-megapixels)") from None
+    except UnidentifiedImageError:
+        raise UploadRejected(415, "not a readable image: the file is not JPEG, PNG, WebP, TIFF or BMP") from None
+    except Exception as e:  # noqa: BLE001 - untrusted bytes: any decoder failure means "not readable"
+        raise UploadRejected(415, f"not a readable image: its data is truncated or corrupt ({_one_line(e)})") from None
     return fmt
+
+
+def _one_line(e: BaseException) -> str:
+    """An exception's message without object reprs or line breaks (it goes to the client)."""
+    text = re.sub(r"<[^<>]* at 0x[0-9a-f]+>", "the upload", str(e))
+    return re.sub(r"\s+", " ", text).strip()[:200] or type(e).__name__
 
 
 def _safe_stem(original_name: str) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from samkit.serve.api_errors import ErrorOut  # noqa: F401 (the one error body; re-exported)
 
 
 class ModelInfo(BaseModel):
@@ -28,12 +30,13 @@ class ModelInfo(BaseModel):
 class DecodeRequest(BaseModel):
     """A prompt for POST /api/images/{id}/decode, in original-image pixels."""
 
-    points: list[list[float]] = Field(default_factory=list)  # N x [x, y]
-    labels: list[int] = Field(default_factory=list)  # N: 1 foreground, 0 background
-    box: list[float] | None = None  # [x0, y0, x1, y1]
+    model_config = ConfigDict(allow_inf_nan=False)
+    points: list[Annotated[list[float], Field(min_length=2, max_length=2)]] = Field(default_factory=list)  # N x [x, y]
+    labels: list[Literal[0, 1]] = Field(default_factory=list)  # N: 1 foreground, 0 background
+    box: Annotated[list[float], Field(min_length=4, max_length=4)] | None = None  # [x0, y0, x1, y1]
     multimask_output: bool = True  # three masks (ambiguous prompts) or one
     mask_input_id: str | None = None  # X-Mask-Id of an earlier decode of this image: fed back as mask input
-    mask_index: int = 0  # which of that decode's masks
+    mask_index: int = Field(0, ge=0)  # which of that decode's masks
 
 
 class ImageRecord(BaseModel):
@@ -57,8 +60,9 @@ class Segmentation(BaseModel):
 
 
 class AnnotationIn(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
     id: int | None = None
-    category: str
+    category: str = Field(min_length=1, max_length=200)  # a name (not only spaces: checked on saving)
     segmentation: Segmentation
     bbox: list[float] | None = None  # ignored: recomputed from the RLE
     area: int | float | None = None  # ignored: recomputed from the RLE
@@ -76,6 +80,24 @@ class AnnotationOut(BaseModel):
     created: str
 
 
+class AnnotationsPut(BaseModel):
+    """PUT body with the version the edit started from (the same as sending it as If-Match)."""
+
+    annotations: list[AnnotationIn]
+    version: int | None = None  # ImageAnnotations.version read last; None: the last save wins
+
+
 class ImageAnnotations(BaseModel):
     image: ImageRecord
     annotations: list[AnnotationOut]
+    version: int  # +1 per save; send it back (If-Match or AnnotationsPut.version) to detect a lost update
+
+
+class CocoExport(BaseModel):
+    """COCO instances JSON (RLE segmentations; categories numbered 1.. in name order)."""
+
+    info: dict
+    licenses: list
+    images: list[dict]
+    categories: list[dict]
+    annotations: list[dict]

@@ -56,11 +56,15 @@ class ServerDecoder:
                mask_input_id: str | None = None, mask_index: int = 0) -> DecodeOutput:
         """points_xy: N x 2 and box_xyxy: (4,) in original-image pixels; labels: N (1 fg, 0 bg).
         Raises FeaturesNotReady if the image is not encoded, InputError for a bad prompt."""
-        points = np.asarray(points_xy, dtype=np.float32).reshape(-1, 2) if points_xy else None
+        if points_xy and any(len(p) != 2 for p in points_xy):
+            raise InputError(f"a point is [x, y] (two numbers), got {next(p for p in points_xy if len(p) != 2)}")
+        if box_xyxy is not None and len(box_xyxy) != 4:
+            raise InputError(f"a box is [x0, y0, x1, y1] (four numbers), got {box_xyxy}")
+        points = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2) if points_xy else None
         point_labels = np.asarray(labels, dtype=np.int64).reshape(-1) if points is not None else None
         if points is None and labels:
             raise InputError(f"{len(labels)} labels given without points")
-        box = np.asarray(box_xyxy, dtype=np.float32) if box_xyxy is not None else None
+        box = np.asarray(box_xyxy, dtype=np.float64) if box_xyxy is not None else None
         if points is None and box is None and mask_input_id is None:
             raise InputError("the prompt is empty: give points, a box or a mask_input_id")
         with self._lock:

@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS images (
     file_name TEXT NOT NULL UNIQUE,      -- relative to the folder, '/'-separated
     width INTEGER, height INTEGER,       -- after EXIF orientation, as samkit sees the image
     file_size INTEGER, mtime_ns INTEGER, -- what width/height/pixel_key were computed from
-    pixel_key TEXT                       -- sha256 of the decoded pixels (the embedding cache key)
+    pixel_key TEXT,                      -- sha256 of the decoded pixels (the embedding cache key)
+    annotations_version INTEGER NOT NULL DEFAULT 0  -- +1 per saved annotation list (ETag of PUT/GET)
 );
 CREATE TABLE IF NOT EXISTS annotations (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -45,6 +46,15 @@ class ImageRow:
     file_size: int | None
     mtime_ns: int | None
     pixel_key: str | None
+    annotations_version: int = 0
+
+
+class VersionConflict(Exception):
+    """A save that named a version of the image's annotations other than the stored one."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__(f"the stored annotations are at version {current}")
+        self.current = current
 
 
 @dataclass
@@ -73,6 +83,9 @@ class Store:
         self._lock = threading.Lock()  # one writer at a time inside this process
         with self._connect() as conn:
             conn.executescript(SCHEMA)
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(images)")}
+            if "annotations_version" not in columns:  # a folder annotated before versions existed
+                conn.execute("ALTER TABLE images ADD COLUMN annotations_version INTEGER NOT NULL DEFAULT 0")
 
     @contextmanager
     def _connect(self):
@@ -143,13 +156,27 @@ class Store:
             rows = conn.execute(sql + " ORDER BY id", args).fetchall()
         return [AnnotationRow(r[0], r[1], r[2], r[3], (r[4], r[5]), json.loads(r[6]), r[7], r[8], r[9]) for r in rows]
 
-    def replace_annotations(self, image_id: int, rows: list[AnnotationRow]) -> list[AnnotationRow]:
-        """Make the image's annotations exactly `rows`, in one transaction.
+    def annotations_version(self, image_id: int) -> int:
+        with self._connect() as conn:
+            row = conn.execute("SELECT annotations_version FROM images WHERE id = ?", (image_id,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def replace_annotations(self, image_id: int, rows: list[AnnotationRow],
+                            expected_version: int | None = None) -> tuple[list[AnnotationRow], int]:
+        """Make the image's annotations exactly `rows`, in one transaction; returns them and their new version.
 
         Rows whose id already belongs to this image are updated (keeping their id), other rows are
         inserted with a new id, and the image's annotations not in `rows` are deleted.
+        expected_version: the version the writer last read; if another save came in between, nothing
+        is written and VersionConflict is raised (checked inside the write lock, so two servers on
+        one folder cannot both pass the check).
         """
         with self._transaction() as conn:
+            current = int(conn.execute("SELECT annotations_version FROM images WHERE id = ?",
+                                       (image_id,)).fetchone()[0])
+            if expected_version is not None and expected_version != current:
+                raise VersionConflict(current)
+            conn.execute("UPDATE images SET annotations_version = ? WHERE id = ?", (current + 1, image_id))
             existing = {r[0] for r in conn.execute("SELECT id FROM annotations WHERE image_id = ?", (image_id,))}
             kept: set[int] = set()
             for row in rows:
@@ -167,4 +194,4 @@ class Store:
                 kept.add(row.id)
             for stale in existing - kept:
                 conn.execute("DELETE FROM annotations WHERE id = ?", (stale,))
-        return self.annotations(image_id)
+        return self.annotations(image_id), current + 1

@@ -6,21 +6,15 @@ Coordinates are video pixels (x right, y down, the frame's original size); frame
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-
-class ErrorOut(BaseModel):
-    """What every 4xx answer of the video endpoints carries: a message naming what was wrong."""
-
-    detail: str
+from samkit.serve.api_errors import ErrorOut  # noqa: F401 (the video routes import it from here)
 
 
-class InvalidRequestOut(BaseModel):
-    """422: a message (str), or FastAPI's list of validation errors for a malformed body or query."""
-
-    detail: str | list[dict[str, Any]]
+# Every error answer of samkit serve has one body (api_errors.py); 422s are that body too.
+InvalidRequestOut = ErrorOut
 
 
 class VideoRecord(BaseModel):

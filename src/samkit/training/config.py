@@ -61,6 +61,7 @@ class OptimSection:
     min_lr_ratio: float = 0.05
     grad_clip: float = 1.0  # max global grad norm; 0 disables
     grad_accum: int = 1
+    lr_scales: tuple[str, ...] = ()  # "module.prefix=scale" entries, e.g. ("sam_mask_decoder=0.25",)
 
 
 @dataclass(frozen=True)

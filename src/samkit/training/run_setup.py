@@ -45,15 +45,40 @@ def build_splits(cfg: TrainConfig, need_masks: bool = True):
     return train, weights, [v for v in val if len(v)]
 
 
+def parse_lr_scales(entries) -> list[tuple[str, float]]:
+    """optim.lr_scales entries "prefix=scale" -> [(prefix, scale)] (InputError on a malformed one)."""
+    out = []
+    for entry in entries:
+        prefix, sep, value = str(entry).partition("=")
+        try:
+            scale = float(value)
+        except ValueError:
+            scale = -1.0
+        if not sep or not prefix.strip() or scale < 0:
+            raise InputError(f"optim.lr_scales entry {entry!r}: expected 'module.prefix=scale' with scale >= 0, "
+                             "e.g. 'sam_mask_decoder=0.25'")
+        out.append((prefix.strip(), scale))
+    return out
+
+
 def build_optimizer(module: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW; no weight decay on biases, norms, embeddings and positional tables (1-D or pos)."""
-    decay, no_decay = [], []
+    """AdamW; no weight decay on biases, norms, embeddings and positional tables (1-D or pos).
+
+    optim.lr_scales ("prefix=scale", first match wins, names as in the model's state dict) gives
+    parts of the model their own learning rate, e.g. heads transplanted from a trained model a
+    quarter of the rate of new modules (the reference trains its image encoder at vision_lr too)."""
+    scales = parse_lr_scales(cfg.optim.lr_scales)
+    groups: dict[tuple[float, bool], list] = {}
     for name, p in module.named_parameters():
         if not p.requires_grad:
             continue
-        (no_decay if p.ndim <= 1 or "pos" in name or "embed" in name.split(".")[-1] else decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
+        model_name = name.removeprefix("sam.")
+        scale = next((s for prefix, s in scales if model_name.startswith(prefix)), 1.0)
+        no_decay = p.ndim <= 1 or "pos" in name or "embed" in name.split(".")[-1]
+        groups.setdefault((scale, no_decay), []).append(p)
+    param_groups = [{"params": ps, "lr": cfg.optim.lr * scale, "weight_decay": 0.0 if no_decay else cfg.optim.weight_decay}
+                    for (scale, no_decay), ps in sorted(groups.items(), key=lambda kv: (-kv[0][0], kv[0][1]))]
+    return torch.optim.AdamW(param_groups, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
 
 
 def check_fresh_or_resume(run_dir: Path, resume: str | None) -> Path | None:

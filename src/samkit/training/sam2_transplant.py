@@ -15,11 +15,11 @@ segmenter and video training starts from there. Parameter by parameter:
 - the object-score head says "object present" (last layer zero, bias +obj_score_logit).
 
 What cannot be exact: SAM 2's object-score token is an extra output token, and every token takes
-part in the decoder's attention, so with pred_obj_scores the masks move slightly (see
-`obj_token_effect`). The token starts equal to SAM 1's padding ("not a point") token, which SAM 1
-already sees in every point prompt, so at first it reads as a second padding token. And SAM 2 gives
-boxes as two corner points plus a padding token, where SAM 1 embeds a box without one, so box masks
-match SAM 1's decoder given SAM 2's tokens, not SAM 1's own box path.
+part in the decoder's attention, so with pred_obj_scores the masks move (the token starts equal to
+SAM 1's padding token, which SAM 1 sees in every click prompt). And SAM 2 gives boxes as two corner
+points plus a padding token, where SAM 1 embeds a box without one. samkit.training.sam2_head_calibration
+fits the heads back to SAM 1's masks under these conventions; without the object token the transplant
+is exact (to float rounding) for clicks, boxes-as-SAM-2-feeds-them and mask inputs.
 """
 
 from __future__ import annotations
@@ -139,11 +139,12 @@ def transplant_sam1_heads(sam1, sam2, seed: int = 0, extra_std: float = 0.02,
     return report
 
 
-def sam1_tokens_like_sam2(sam1, coords: torch.Tensor | None, labels: torch.Tensor | None,
-                          boxes: torch.Tensor | None, masks: torch.Tensor | None):
-    """SAM 1's prompt encoder fed the way SAM 2's predictor feeds its own: a box becomes two corner
-    points (labels 2, 3) in front of the clicks, always followed by a padding token. Returns
-    (sparse B x T x C, dense B x C x h x w)."""
+def sam2_style_tokens(prompt_encoder, coords: torch.Tensor | None, labels: torch.Tensor | None,
+                      boxes: torch.Tensor | None, masks: torch.Tensor | None):
+    """A prompt encoder (SAM 1's or SAM 2's) fed the way SAM 2's predictor feeds its own: a box
+    becomes two corner points (labels 2, 3) in front of the clicks, always followed by a padding
+    token. coords B x P x 2, labels B x P, boxes B x 4 (model-input pixels), masks B x 1 x 4h x 4w
+    logits. Returns (sparse B x T x C, dense B x C x h x w)."""
     if boxes is not None:
         corners = boxes.reshape(-1, 2, 2)
         corner_labels = torch.tensor([[2, 3]], dtype=torch.int, device=boxes.device).repeat(len(corners), 1)
@@ -152,7 +153,12 @@ def sam1_tokens_like_sam2(sam1, coords: torch.Tensor | None, labels: torch.Tenso
         else:
             coords, labels = corners, corner_labels
     points = None if coords is None else (coords, labels)
-    return sam1.prompt_encoder(points=points, boxes=None, masks=masks)
+    return prompt_encoder(points=points, boxes=None, masks=masks)
+
+
+def sam1_tokens_like_sam2(sam1, coords, labels, boxes, masks):
+    """SAM 1's prompt encoder fed as SAM 2's predictor feeds its own (sam2_style_tokens)."""
+    return sam2_style_tokens(sam1.prompt_encoder, coords, labels, boxes, masks)
 
 
 def sam1_low_res_masks(sam1, embedding: torch.Tensor, sparse: torch.Tensor, dense: torch.Tensor):
@@ -178,19 +184,6 @@ def sam2_low_res_masks(sam2, embedding: torch.Tensor, sparse: torch.Tensor, dens
     return masks, iou, obj
 
 
-@torch.no_grad()
-def obj_token_effect(sam1, sam2, embedding: torch.Tensor, coords: torch.Tensor, labels: torch.Tensor) -> dict:
-    """How far the object-score token moves the transplanted masks from SAM 1's on one set of prompts:
-    {"max_abs_logit": ..., "mask_iou": mean IoU of the binarised masks}."""
-    sparse, dense = sam1_tokens_like_sam2(sam1, coords, labels, None, None)
-    m1, _ = sam1_low_res_masks(sam1, embedding, sparse, dense)
-    m2, _, _ = sam2_low_res_masks(sam2, embedding, sparse, dense)
-    a, b = (m1 > 0).flatten(1), (m2 > 0).flatten(1)
-    inter, union = (a & b).sum(1).float(), (a | b).sum(1).float()
-    iou = torch.where(union > 0, inter / union.clamp(min=1), 1.0)  # two empty masks agree
-    return {"max_abs_logit": float((m1 - m2).abs().max()), "mask_iou": float(iou.mean())}
-
-
 def random_prompts(count: int, image_px: int, generator: torch.Generator, max_clicks: int = 3):
     """`count` prompt sets (coords count x P x 2, labels count x P; P = 1..max_clicks clicks, the first
     foreground) for calibration and tests; coordinates in model-input pixels."""
@@ -199,45 +192,3 @@ def random_prompts(count: int, image_px: int, generator: torch.Generator, max_cl
     labels = torch.randint(0, 2, (count, p), generator=generator)
     labels[:, 0] = 1
     return coords, labels
-
-
-def calibrate_obj_token(sam1, sam2, embeddings: torch.Tensor, steps: int = 200, lr: float = 0.05,
-                        prompts_per_step: int = 16, seed: int = 0) -> list[float]:
-    """Fit only the object-score token so that the transplanted masks stay close to SAM 1's: minimise
-    the MSE of SAM 2's (all four) low-res logits against SAM 1's over random clicks and boxes on the
-    given image embeddings (N x C x h x w, e.g. SAM 1's embeddings of a few training images).
-    Everything else is frozen. Returns the loss per step."""
-    dec = sam2.sam_mask_decoder
-    if not dec.pred_obj_scores:
-        return []
-    g = torch.Generator().manual_seed(seed)
-    image_px = sam1.prompt_encoder.input_image_size[0]
-    token = dec.obj_score_token.weight
-    frozen = [p for p in sam2.parameters() if p is not token and p.requires_grad]
-    for p in frozen:
-        p.requires_grad_(False)
-    token.requires_grad_(True)
-    opt = torch.optim.Adam([token], lr=lr)
-    losses = []
-    try:
-        for _ in range(steps):
-            emb = embeddings[int(torch.randint(len(embeddings), (1,), generator=g))][None]
-            if torch.rand(1, generator=g).item() < 0.3:
-                xy = torch.sort(torch.rand(prompts_per_step, 2, 2, generator=g) * image_px, dim=1)[0]
-                args = (None, None, xy.reshape(-1, 4), None)
-            else:
-                args = (*random_prompts(prompts_per_step, image_px, g), None, None)
-            with torch.no_grad():
-                sparse, dense = sam1_tokens_like_sam2(sam1, *args)
-                target, _ = sam1_low_res_masks(sam1, emb, sparse, dense)
-            pred, _, _ = sam2_low_res_masks(sam2, emb, sparse, dense)
-            loss = torch.mean((pred - target) ** 2)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-    finally:
-        for p in frozen:
-            p.requires_grad_(True)
-    token.grad = None
-    return losses
