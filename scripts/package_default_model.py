@@ -35,7 +35,7 @@ def masks_of(model, image: np.ndarray) -> np.ndarray:
     pred.set_image(image)
     point = pred.predict(point_coords=np.array([[250, 170]]), point_labels=np.array([1]), multimask_output=True)
     box = pred.predict(box=np.array([60, 20, 420, 300]), multimask_output=False)
-    return np.concatenate([point[0], box[0]])
+    return np.concatenate([point[0], box[0]]).astype(bool)  # SAM 2's predictor returns 0/1 floats, as sam2 does
 
 
 def main() -> int:

@@ -52,7 +52,8 @@ def run_summary(run_dir: Path) -> str:
 
     train, val = read_metrics(run_dir / "metrics.jsonl")
     first, last = val[0], val[-1]
-    return (f"{train[-1]['step']} steps in {train[-1]['elapsed_s'] / 60:.1f} min; run validation "
+    return (f"{max(train[-1]['step'], last['step'])} steps, the last logged at {train[-1]['elapsed_s'] / 60:.1f} min; "
+            f"run validation "
             f"({last['num_masks']} Test objects): 1 point {first['miou_1pt']:.3f} -> {last['miou_1pt']:.3f}, "
             f"box {first['miou_box']:.3f} -> {last['miou_box']:.3f}, 5 points {first['miou_5pt']:.3f} -> "
             f"{last['miou_5pt']:.3f} (step {first['step']} -> {last['step']})")
@@ -123,7 +124,8 @@ def overlays(before: str, after: str, data: Path, out_png: Path, num_images: int
         picked = [objs[i].mask() for i in np.linspace(0, len(objs) - 1, min(cells, len(objs))).round().astype(int)]
         row[0].imshow(_paint(rgb, picked, []))
         row[0].set_title(f"{image.image_id}: {len(picked)} cells", fontsize=9)
-        for col, (label, prompt) in enumerate(((BEFORE, "click"), (AFTER, "click"), (BEFORE, "box"), (AFTER, "box")), 1):
+        panels = ((BEFORE, "click"), (AFTER, "click"), (BEFORE, "box"), (AFTER, "box"))
+        for col, (label, prompt) in enumerate(panels, 1):
             predictor = predictors[label]
             predictor.set_image(rgb)
             masks, ious, clicks = segment(predictor, picked, prompt)
@@ -133,7 +135,8 @@ def overlays(before: str, after: str, data: Path, out_png: Path, num_images: int
             row[col].set_title(f"{cols[col]}: mIoU {np.mean(ious):.2f}", fontsize=9)
         for ax in row:
             ax.set_axis_off()
-    fig.suptitle("held-out ISBI-2012 EM slices: colour = prediction (one per cell), yellow = GT outline, + = the click", fontsize=10)
+    fig.suptitle("held-out ISBI-2012 EM slices: colour = prediction (one per cell), yellow = GT outline, "
+                 "+ = the click", fontsize=10)
     fig.tight_layout()
     out_png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_png, dpi=90)
