@@ -11,12 +11,14 @@ cell down (components under --min-area px and any beyond the 255th are dropped: 
 membrane does); blue channel (material ids) empty, green 0. The images are saved as RGB JPEG
 (quality 95: LabPics ships JPEG photos) with the grey value copied to all three channels.
 
-Split: slices 0..19 are Train and 20..29 Test. Slices are consecutive sections of one volume, so
-neighbours look alike; a contiguous split keeps the Test sections away from all but one trained
-neighbour, where a random split would put near-duplicates on both sides.
+Split: Test = the slices that samkit's hash split holds out (`samkit.data.splits.held_out(file name,
+0.15, 0)`: slices 19 and 26), the split every stage of samkit's built-in models used, so no stage of
+the built-in SAM 2 model or of the SAM 1 built-in it descends from (its encoder was distilled from
+that model's, its heads transplanted from it) saw these two slices, images or masks. Train = the
+other slices except the Test slices' direct neighbours (18, 20, 25, 27): consecutive 50 nm sections
+show the same neurites, so a neighbour would be a near-copy of a Test slice.
 
-This folder is meant to be a domain the built-in SAM 2 model never saw masks of (see
-docs/training.md, "SAM 2"); its training leaves isbi2012_em_membrane out.
+The built-in SAM 2 model's own training leaves isbi2012_em_membrane out (docs/training.md, "SAM 2").
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from scipy import ndimage
 HERE = Path(__file__).resolve()
 DEFAULT_SRC = HERE.parents[3] / "shared" / "data" / "microscopy" / "isbi2012_em_membrane"
 DEFAULT_OUT = Path("/work/finetune_demo/labpics_isbi2012")
-NUM_TRAIN_SLICES = 20
+VAL_FRACTION, SPLIT_SEED = 0.15, 0  # the built-in models' hash split (docs/model-card.md)
+NEIGHBOURS_SKIPPED = 1  # Train leaves out slices this close to a Test slice
 MAX_IDS = 255  # one 8-bit channel
 
 
@@ -55,17 +58,35 @@ def cell_instances(label: np.ndarray, min_area_px: int) -> np.ndarray:
     return lut[comps]
 
 
+def split_of_slices(images: list[Path]) -> dict[int, str]:
+    """slice number -> "Test" (held out by the hash split), "Train", or "" (a Test slice's neighbour)."""
+    from samkit.data.splits import held_out
+
+    test = {slice_number(p) for p in images if held_out(p.name, VAL_FRACTION, SPLIT_SEED)}
+    if not test:
+        raise SystemExit("the hash split holds out none of these slices; nothing to test on")
+    split = {}
+    for p in images:
+        k = slice_number(p)
+        near = min(abs(k - t) for t in test)
+        split[k] = "Test" if near == 0 else ("Train" if near > NEIGHBOURS_SKIPPED else "")
+    return split
+
+
 def convert(src: Path, out: Path, min_area_px: int) -> dict:
     images = sorted((src / "image").glob("*.png"), key=slice_number)
     if not images:
         raise SystemExit(f"{src}/image holds no <number>.png slices")
+    splits = split_of_slices(images)
     counts = {"Train": [0, 0], "Test": [0, 0]}  # images, instances
     for img_path in images:
         k = slice_number(img_path)
         lab_path = src / "label" / img_path.name
         if not lab_path.is_file():
             raise SystemExit(f"{lab_path}: label of {img_path} missing")
-        split = "Train" if k < NUM_TRAIN_SLICES else "Test"
+        split = splits[k]
+        if not split:
+            continue
         grey = np.asarray(Image.open(img_path).convert("L"))
         label = np.asarray(Image.open(lab_path).convert("L"))
         if grey.shape != label.shape:
@@ -80,7 +101,10 @@ def convert(src: Path, out: Path, min_area_px: int) -> dict:
         Image.fromarray(inst).save(folder / "Instance" / f"{k}.png")
         counts[split][0] += 1
         counts[split][1] += int(ids.max())
-    return {s: {"images": c[0], "cells": c[1]} for s, c in counts.items()}
+    summary = {s: {"images": c[0], "cells": c[1]} for s, c in counts.items()}
+    summary["slices"] = {name: sorted(k for k, v in splits.items() if v == side)
+                         for name, side in (("Train", "Train"), ("Test", "Test"), ("left out", ""))}
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # SAM 2 fine-tuning demo, end to end (docs/training.md, "SAM 2"): the built-in SAM 2 model
-# (sam2_cpu) on a domain held out of its training, ISBI-2012 serial-section EM, as a LabPics
-# dataset (Train = slices 0-19, Test = slices 20-29).
+# (sam2_cpu) on ISBI-2012 serial-section EM, a domain its own training leaves out, as a LabPics
+# dataset (Test = the 2 slices every built-in model held out, Train = 24 others).
 #   1. make the LabPics folder (scripts/finetune_demo/make_labpics.py), unless it exists;
-#   2. `samkit eval` the model as it is on Test: 1..5 oracle clicks, and GT / noisy boxes;
+#   2. `samkit eval` the model as it is on every Test cell: 1..5 oracle clicks, GT / noisy boxes;
 #   3. `samkit finetune --format labpics` on Train (validating on Test into metrics.jsonl);
-#   4. `samkit eval` the fine-tuned model on the same objects, next to the first model (--include);
-#   5. curves, before/after overlays (docs/img/sam2_finetune_*.png) and the table (OUT/table.md).
+#   4. `samkit eval` every checkpoint on the same cells (the last one next to the first model),
+#      and both models on the 30 largest cells of each Test slice;
+#   5. curves, before/after overlays (docs/img/sam2_finetune_*.png) and the tables (OUT/table.md).
 # Every step keeps what an earlier call finished (a stopped run resumes: --resume auto), so
 # rerunning the script only does what is missing. From the repository root:
 #   SAM2_CKPT=/work/builtin_sam2/final/model.safetensors bash scripts/finetune_demo/run.sh [OUT]
@@ -18,24 +19,24 @@ CONFIG=${CONFIG:-docs/training/sam2_finetune.toml}
 IMG_PREFIX=${IMG_PREFIX:-docs/img/sam2_finetune}
 PY=${PYTHON:-python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-# The held-out objects: every cell of a Test slice of >= 100 px, the 30 largest per slice.
-EVAL_SET=(--data "$DATA/Simple/Test" --max-objects 30 --min-area 100)
+# The held-out objects: every cell of >= 100 px on a Test slice; and the 30 largest of each slice.
+ALL_CELLS=(--data "$DATA/Simple/Test" --min-area 100)
+LARGEST=(--data "$DATA/Simple/Test" --min-area 100 --max-objects 30)
 mkdir -p "$OUT"
 
 [[ -d "$DATA/Simple" ]] || "$PY" scripts/finetune_demo/make_labpics.py --out "$DATA"
 
-evaluate() {  # evaluate LABEL MODEL PROTOCOL NAME [ARGS...]: one `samkit eval` into $OUT/NAME, kept once complete
-  local label=$1 model=$2 protocol=$3 name=$4; shift 4
+evaluate() {  # evaluate NAME PROTOCOL ARGS...: one `samkit eval` into $OUT/NAME, kept once complete
+  local name=$1 protocol=$2; shift 2
   if [[ -f "$OUT/$name/results.json" ]]; then echo "kept $OUT/$name"; return; fi
   local extra=()
   [[ $protocol == clicks ]] && extra=(--max-clicks 5)
-  "$PY" -m samkit eval --model "$label=$model" --protocol "$protocol" "${EVAL_SET[@]}" "${extra[@]}" \
-      --out "$OUT/$name" --overwrite "$@"
+  "$PY" -m samkit eval --protocol "$protocol" "${extra[@]}" --out "$OUT/$name" --overwrite "$@"
 }
 
 # 2. before
-evaluate before "$CKPT" clicks before_clicks
-evaluate before "$CKPT" box before_box
+evaluate before_clicks clicks --model "before=$CKPT" "${ALL_CELLS[@]}"
+evaluate before_box box --model "before=$CKPT" "${ALL_CELLS[@]}"
 
 # 3. fine-tune (LabPics root: trains on Train, validates on Test)
 RUN="$OUT/run"
@@ -46,12 +47,22 @@ if [[ ! -f "$RUN/summary.json" ]]; then
       --run.run-dir "$RUN" --no-run.progress "${resume[@]}" | tee "$RUN.log"
   tail -n 1 "$RUN.log" > "$RUN/summary.json"
 fi
-AFTER="$RUN/checkpoints/$(cat "$RUN/checkpoints/latest")/model.safetensors"
+LAST=$(cat "$RUN/checkpoints/latest")
+AFTER="$RUN/checkpoints/$LAST/model.safetensors"
 
-# 4. after, on the same objects, with the "before" rows included
-evaluate after "$AFTER" clicks after_clicks --include "$OUT/before_clicks/results.json"
-evaluate after "$AFTER" box after_box --include "$OUT/before_box/results.json"
+# 4. after: every checkpoint (the curves), the last one with the "before" rows included
+for folder in "$RUN"/checkpoints/step_*; do
+  step=$(basename "$folder")
+  [[ $step == "$LAST" ]] && continue
+  evaluate "curve/${step}_clicks" clicks --model "$step=$folder/model.safetensors" "${ALL_CELLS[@]}"
+  evaluate "curve/${step}_box" box --model "$step=$folder/model.safetensors" "${ALL_CELLS[@]}"
+done
+evaluate after_clicks clicks --model "after=$AFTER" "${ALL_CELLS[@]}" --include "$OUT/before_clicks/results.json"
+evaluate after_box box --model "after=$AFTER" "${ALL_CELLS[@]}" --include "$OUT/before_box/results.json"
+evaluate largest_clicks clicks --model "before=$CKPT" --model "after=$AFTER" "${LARGEST[@]}"
+evaluate largest_box box --model "before=$CKPT" --model "after=$AFTER" "${LARGEST[@]}"
 
-# 5. pictures and table
+# 5. pictures and tables
 "$PY" scripts/finetune_demo/report.py --run "$RUN" --clicks "$OUT/after_clicks" --box "$OUT/after_box" \
+    --curve "$OUT/curve" --second-clicks "$OUT/largest_clicks" --second-box "$OUT/largest_box" \
     --before "$CKPT" --after "$AFTER" --data "$DATA/Simple/Test" --img-prefix "$IMG_PREFIX"
