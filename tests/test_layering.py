@@ -1,5 +1,7 @@
 """Imports flow one way (DESIGN.md): modeling -> inference -> automatic -> engine; inference -> video;
-modeling + data -> training; modeling -> export; inference + export -> serve; everything -> cli. Importing samkit does no work."""
+modeling + data -> training; modeling -> export; inference + export -> serve -> engine (the engine uses the
+others, its browser modes mount on the annotator's app); inference + automatic + video -> integrations;
+everything -> cli. Importing samkit does no work."""
 
 from __future__ import annotations
 
@@ -12,16 +14,17 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "samkit"
 
 # subpackage -> samkit subpackages it must never import
 FORBIDDEN = {
-    "modeling": {"inference", "automatic", "data", "training", "evaluation", "export", "serve", "engine", "cli"},
-    "inference": {"automatic", "data", "training", "evaluation", "export", "serve", "engine", "cli"},
-    "automatic": {"data", "training", "evaluation", "export", "serve", "engine", "cli"},
-    "data": {"inference", "automatic", "training", "evaluation", "export", "serve", "engine", "cli"},
-    "training": {"automatic", "evaluation", "export", "serve", "engine", "cli"},
-    "export": {"automatic", "data", "training", "evaluation", "serve", "engine", "cli"},
-    "evaluation": {"training", "serve", "engine", "cli"},
-    "serve": {"training", "evaluation", "engine", "cli"},
-    "engine": {"cli", "serve"},
-    "video": {"automatic", "data", "training", "evaluation", "export", "serve", "engine", "cli"},
+    "modeling": {"inference", "automatic", "data", "training", "evaluation", "export", "serve", "engine", "integrations", "cli"},
+    "inference": {"automatic", "data", "training", "evaluation", "export", "serve", "engine", "integrations", "cli"},
+    "automatic": {"data", "training", "evaluation", "export", "serve", "engine", "integrations", "cli"},
+    "data": {"inference", "automatic", "training", "evaluation", "export", "serve", "engine", "integrations", "cli"},
+    "training": {"automatic", "evaluation", "export", "serve", "engine", "integrations", "cli"},
+    "export": {"automatic", "data", "training", "evaluation", "serve", "engine", "integrations", "cli"},
+    "evaluation": {"training", "serve", "engine", "integrations", "cli"},
+    "serve": {"training", "evaluation", "engine", "integrations", "cli"},
+    "engine": {"integrations", "cli"},
+    "integrations": {"training", "evaluation", "engine", "cli"},
+    "video": {"automatic", "data", "training", "evaluation", "export", "serve", "engine", "integrations", "cli"},
 }
 
 
@@ -51,7 +54,7 @@ def test_imports_flow_one_way():
     for py in PKG.glob("*.py"):  # top-level modules are the base layer
         if py.name in ("__init__.py", "__main__.py", "default_model.py"):
             continue
-        bad = _samkit_imports(py) & {"automatic", "data", "training", "evaluation", "export", "serve", "engine", "cli"}
+        bad = _samkit_imports(py) & {"automatic", "data", "training", "evaluation", "export", "serve", "engine", "integrations", "cli"}
         if bad:
             problems.append(f"{py.name} imports samkit.{sorted(bad)}")
     assert not problems, "\n".join(problems)
