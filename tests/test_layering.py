@@ -52,7 +52,7 @@ def test_imports_flow_one_way():
             if bad:
                 problems.append(f"{py.relative_to(PKG)} imports samkit.{sorted(bad)}")
     for py in PKG.glob("*.py"):  # top-level modules are the base layer
-        if py.name in ("__init__.py", "__main__.py", "default_model.py"):
+        if py.name in ("__init__.py", "__main__.py"):
             continue
         bad = _samkit_imports(py) & {"automatic", "data", "training", "evaluation", "export", "serve", "engine", "integrations", "cli"}
         if bad:
@@ -73,3 +73,24 @@ def test_importing_samkit_has_no_side_effects(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                           env={"PYTHONPATH": str(PKG.parent), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
+
+
+def test_top_level_modules_import_one_way():
+    """No two top-level modules import each other, even lazily inside a function (build.py once
+    imported default_model.py, which imported build.py back)."""
+    mods = {p.stem for p in PKG.glob("*.py")} - {"__init__", "__main__"}
+    graph = {m: {n for n in _samkit_imports(PKG / f"{m}.py") if n in mods} for m in mods}
+
+    def reaches(start: str, goal: str) -> bool:
+        todo, seen = list(graph[start]), set()
+        while todo:
+            m = todo.pop()
+            if m == goal:
+                return True
+            if m not in seen:
+                seen.add(m)
+                todo.extend(graph[m])
+        return False
+
+    cycles = sorted(m for m in mods if reaches(m, m))
+    assert not cycles, f"top-level modules in an import cycle: {cycles}"

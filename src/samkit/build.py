@@ -23,6 +23,7 @@ from samkit.checkpoint_files import guess_sam1_preset as _guess_preset
 from samkit.checkpoint_files import read_torch_state_dict as _read_torch_state_dict
 from samkit.config import PRESETS, SamConfig, get_preset
 from samkit.config_sam2 import Sam2Config, is_sam2_name
+from samkit.default_model import BUILTIN_SAM2_NAMES, default_weights
 from samkit.errors import CheckpointError
 from samkit.modeling.image_encoder import ImageEncoderViT
 from samkit.modeling.mask_decoder import MaskDecoder
@@ -296,20 +297,14 @@ def load_model(name: str | None = None, checkpoint: str | os.PathLike | None = N
     (useful for tests and benchmarks). SAM 2 gives a samkit SAM2Base, SAM 1 a Sam; a SAM 2 model gets
     the reference build_sam2's eval-time decoder fallback (apply_postprocessing=True), whatever the file.
     """
-    from samkit.default_model import BUILTIN_SAM2_NAMES
-
     if checkpoint is not None:
         model = load_checkpoint(checkpoint, None if name in BUILTIN_SAM2_NAMES else name)
     elif name in BUILTIN_SAM2_NAMES:
-        from samkit.default_model import load_default_sam2_model
-
-        model = load_default_sam2_model()
+        model = load_checkpoint(default_weights(sam2=True))
     elif name is not None:
         model = build_sam(name)
     else:
-        from samkit.default_model import load_default_model
-
-        model = load_default_model()
+        model = load_checkpoint(default_weights())
     if isinstance(model.config, Sam2Config):  # ready for inference, as sam2's build_sam2 makes it
         from samkit.builder_sam2 import set_eval_postprocessing
 

@@ -21,27 +21,20 @@ DEFAULT_SAM2_WEIGHTS = WEIGHTS_DIR / "samkit_sam2_default.safetensors"
 BUILTIN_SAM2_NAMES = ("sam2", "builtin_sam2", "builtin-sam2")
 
 
-def load_default_model():
-    """Load the samkit-trained default model shipped inside the package (eval mode, float32)."""
-    from samkit.build import load_checkpoint
+def default_weights(sam2: bool = False) -> Path:
+    """The file of the built-in SAM 1 model (sam2=False) or SAM 2 model (sam2=True).
 
-    if not DEFAULT_WEIGHTS.is_file():
+    build.load_model loads it; this module only knows where it is, so that imports run one way
+    (build -> default_model, never back).
+    """
+    path = DEFAULT_SAM2_WEIGHTS if sam2 else DEFAULT_WEIGHTS
+    if not path.is_file():
         # Only a broken install gets here (the file is package data): say how to go on.
-        raise CheckpointError(
-            f"the built-in model file {DEFAULT_WEIGHTS} is missing from this samkit install; reinstall "
-            "samkit, or pass --checkpoint PATH (official weights: `samkit download vit_b`)"
-        )
-    return load_checkpoint(DEFAULT_WEIGHTS).eval()
-
-
-def load_default_sam2_model():
-    """Load the samkit-trained built-in SAM 2 model shipped inside the package (eval mode, float32)."""
-    from samkit.build import load_checkpoint
-
-    if not DEFAULT_SAM2_WEIGHTS.is_file():
-        raise CheckpointError(
-            f"the built-in SAM 2 model file {DEFAULT_SAM2_WEIGHTS} is missing from this samkit install; "
-            "reinstall samkit, or pass --checkpoint PATH with an official SAM 2 checkpoint "
-            "(`samkit download sam2.1_hiera_t`)"
-        )
-    return load_checkpoint(DEFAULT_SAM2_WEIGHTS).eval()
+        if sam2:
+            hint = ("pass --checkpoint PATH with an official SAM 2 checkpoint "
+                    "(`samkit download sam2.1_hiera_t`)")
+        else:
+            hint = "pass --checkpoint PATH (official weights: `samkit download vit_b`)"
+        what = "built-in SAM 2 model" if sam2 else "built-in model"
+        raise CheckpointError(f"the {what} file {path} is missing from this samkit install; reinstall samkit, or {hint}")
+    return path
