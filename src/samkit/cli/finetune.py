@@ -1,4 +1,4 @@
-"""`samkit finetune [--model NAME] --checkpoint MODEL --data PATH [--format FMT] [--mode MODE]`
+"""`samkit finetune [--model NAME] [--checkpoint MODEL] --data PATH [--format FMT] [--mode MODE]`
 
 Fine-tunes a model (an official .pth/.pt or a samkit .safetensors, SAM 1 or SAM 2) on your data:
 SAM's interactive procedure for SAM 1, SAM 2's (clips, memory, corrective clicks) for SAM 2. Same
@@ -23,10 +23,12 @@ MODES = {"full": "full", "frozen-encoder": "frozen_encoder", "frozen_encoder": "
 def register(subparsers) -> None:
     p = subparsers.add_parser("finetune", help="fine-tune a SAM or SAM 2 checkpoint on your own masks",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", metavar="PATH", required=True,
-                   help="model to start from (.pth / .pt / .safetensors; SAM 1 or SAM 2)")
+    p.add_argument("--checkpoint", metavar="PATH", default=None,
+                   help="model to start from (.pth / .pt / .safetensors; SAM 1 or SAM 2); default: samkit's "
+                        "built-in model (SAM 1), or its built-in SAM 2 with --model sam2")
     p.add_argument("--model", metavar="NAME", default=None,
-                   help="the checkpoint's preset (e.g. sam2.1_hiera_t, vit_b); checked against the file")
+                   help="the checkpoint's preset (e.g. sam2.1_hiera_t, vit_b), checked against the file; "
+                        "'sam2' alone: samkit's built-in SAM 2 model")
     p.add_argument("--format", metavar="FMT", default=None,
                    help="format of every --data source (coco, labpics, davis, youtube_vos, sa_v, label_maps, ...; "
                         "default: detected per source)")
@@ -76,12 +78,30 @@ def _has_split(root: str, name: str) -> bool:
     return any(p.is_dir() for p in Path(root).glob(f"**/{name}/Image"))
 
 
+def _starting_point(checkpoint: str | None, preset: str) -> tuple[str, str]:
+    """(checkpoint file, preset to check it against): no checkpoint means a built-in model's file,
+    whose preset the file itself states."""
+    from samkit.default_model import BUILTIN_SAM2_NAMES, default_weights
+    from samkit.errors import InputError
+
+    if preset in BUILTIN_SAM2_NAMES:
+        return (checkpoint or str(default_weights(sam2=True))), ""
+    if checkpoint:
+        return checkpoint, preset
+    if preset:
+        raise InputError(f"--model {preset} without --checkpoint would fine-tune random weights: pass --checkpoint "
+                         "PATH with that model's weights (or --model sam2, or neither, for samkit's built-in models)")
+    return str(default_weights()), ""
+
+
 def run(args: argparse.Namespace) -> int:
     from samkit.build import read_checkpoint_config
     from samkit.config_sam2 import Sam2Config, is_sam2_name
 
     cfg = build_config(args, base=finetune_defaults())
-    preset = args.model or args.cfg__model__preset or ""
+    # --checkpoint, else the config file's model.checkpoint, else a built-in model's file.
+    args.checkpoint, preset = _starting_point(args.checkpoint or cfg.model.checkpoint or None,
+                                              args.model or args.cfg__model__preset or "")
     # The checkpoint decides the architecture; a preset given too must agree (checked on load).
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, checkpoint=args.checkpoint, preset=preset))
     if args.mode:

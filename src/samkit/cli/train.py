@@ -31,7 +31,7 @@ def build_config(args: argparse.Namespace, base=None):
 
     cfg = base if base is not None else TrainConfig()
     if getattr(args, "config", None):
-        cfg = load_config_file(args.config)
+        cfg = load_config_file(args.config, base=base)  # the file's keys over the command's defaults
     cfg = merge_into(cfg, flag_overrides(args))
     from samkit.data.specs import DatasetSpec
     import dataclasses

@@ -91,10 +91,13 @@ class Sam2Section:
     """SAM 2 runs only (a SAM 2 preset or checkpoint): clips of num_frames frames (1 = images, SAM's
     task; image sources become clips by random affine motion when > 1), up to max_objects tracked
     objects per clip, the mask losses on the "image" grid (the reference) or the decoder's "low_res"
-    grid (16x cheaper), the reference's prompt simulation and the SAM 2-only loss terms."""
+    grid (16x cheaper), the reference's prompt simulation and the SAM 2-only loss terms.
+    val_max_objects: objects per held-out clip in validation (more than max_objects, so the score
+    covers more of each held-out item, like data.val_masks_per_image for SAM 1)."""
 
     num_frames: int = 8
     max_objects: int = 3
+    val_max_objects: int = 8
     loss_grid: str = "image"
     prompts: Sam2PromptConfig = field(default_factory=Sam2PromptConfig)
     loss: Sam2LossConfig = field(default_factory=Sam2LossConfig)
@@ -126,8 +129,9 @@ class TrainConfig:
             raise InputError("run.cache_embeddings needs a frozen encoder (mode frozen_encoder or decoder_only) and "
                              "data.use_augment = false: an augmented image has a different embedding every step")
         s2 = self.sam2
-        if s2.num_frames < 1 or s2.max_objects < 1:
-            raise InputError(f"sam2.num_frames and sam2.max_objects must be >= 1, got {s2.num_frames}, {s2.max_objects}")
+        if s2.num_frames < 1 or s2.max_objects < 1 or s2.val_max_objects < 1:
+            raise InputError(f"sam2.num_frames, sam2.max_objects and sam2.val_max_objects must be >= 1, got "
+                             f"{s2.num_frames}, {s2.max_objects}, {s2.val_max_objects}")
         if s2.loss_grid not in ("image", "low_res"):
             raise InputError(f"sam2.loss_grid {s2.loss_grid!r} must be image or low_res")
         if not self.data.train:
@@ -135,8 +139,10 @@ class TrainConfig:
         return self
 
 
-def _build(cls: type, values: Any, where: str):
-    """dict -> dataclass `cls`, recursively; tuples from lists; errors name the offending key."""
+def _build(cls: type, values: Any, where: str, base: Any = None):
+    """dict -> dataclass `cls`, recursively; tuples from lists; errors name the offending key.
+
+    base: an instance of `cls` whose values stand for the keys `values` leaves out (default: cls())."""
     if dataclasses.is_dataclass(values):
         return values
     if not isinstance(values, dict):
@@ -147,12 +153,12 @@ def _build(cls: type, values: Any, where: str):
         raise InputError(f"unknown config key(s) {', '.join((where + '.' if where else '') + k for k in unknown)}; "
                          f"valid keys: {sorted(fields)}")
     kwargs = {}
-    defaults = cls()
+    defaults = base if base is not None else cls()
     for name, value in values.items():
         default = getattr(defaults, name)
         key = f"{where}.{name}" if where else name
         if dataclasses.is_dataclass(default):
-            kwargs[name] = _build(type(default), value, key)
+            kwargs[name] = _build(type(default), value, key, default)
         elif name in ("train", "val") and cls is DataSection:
             if isinstance(value, (dict, str)):
                 value = [value]
@@ -168,15 +174,18 @@ def _build(cls: type, values: Any, where: str):
             raise InputError(f"{key} must be a number, got {value!r}")
         else:
             kwargs[name] = type(default)(value) if isinstance(default, (int, float, str)) else value
-    return cls(**kwargs)
+    return dataclasses.replace(defaults, **kwargs)
 
 
-def config_from_dict(d: dict, cls: type = TrainConfig):
-    return _build(cls, d, "")
+def config_from_dict(d: dict, cls: type = TrainConfig, base: Any = None):
+    """d -> `cls`; keys d leaves out keep base's values (default: the dataclass defaults)."""
+    return _build(cls, d, "", base)
 
 
-def load_config_file(path: str | Path, cls: type = TrainConfig):
-    """TOML (.toml) or YAML (.yaml/.yml) file -> `cls` (TrainConfig or PretrainConfig), not yet validated."""
+def load_config_file(path: str | Path, cls: type = TrainConfig, base: Any = None):
+    """TOML (.toml) or YAML (.yaml/.yml) file -> `cls` (TrainConfig or PretrainConfig), not yet validated.
+
+    base: the values of keys the file leaves out (samkit finetune passes its fine-tuning defaults)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"config file {path} does not exist")
@@ -196,7 +205,7 @@ def load_config_file(path: str | Path, cls: type = TrainConfig):
         raise
     except Exception as e:  # tomllib.TOMLDecodeError, yaml.YAMLError
         raise InputError(f"config file {path}: cannot parse ({e})") from None
-    return config_from_dict(data, cls)
+    return config_from_dict(data, cls, base)
 
 
 def config_to_dict(cfg: TrainConfig) -> dict:

@@ -10,6 +10,8 @@ that the `sam2` package's `build_sam2(config, ckpt_path)` loads.
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import os
 from pathlib import Path
@@ -105,10 +107,12 @@ def clip_splits(cfg: TrainConfig, image_size: int):
     weights = [spec.weight for spec in cfg.data.train]
     val = []
     if cfg.data.val:
-        val = build_clip_sources(cfg.data.val, s2.num_frames, s2.max_objects, min_side_px=image_size)
+        val = build_clip_sources(cfg.data.val, s2.num_frames, s2.val_max_objects, min_side_px=image_size)
     elif cfg.data.val_fraction > 0:
         pairs = [src.split(cfg.data.val_fraction, cfg.data.split_seed) for src in train]
         train, val = [p[0] for p in pairs], [p[1] for p in pairs]
+        for v in val:  # a split gives views with their own attributes: only the held-out side changes
+            v.sampling = dataclasses.replace(v.sampling, max_objects=s2.val_max_objects)
     for spec, src in zip(cfg.data.train, train):
         if getattr(src, "issues", None):
             log.warning("%s: %d malformed annotations skipped", src.name, len(src.issues))
@@ -124,7 +128,7 @@ def clip_val_batches(val_sets, image_size: int, cfg: TrainConfig, batch_size: in
         return None
     s2 = cfg.sam2
     items = [(d, j) for d, v in enumerate(val_sets) for j in range(len(v))]
-    datasets = [ClipExampleDataset(v, image_size, None, s2.num_frames, s2.max_objects, cfg.data.min_mask_area_px)
+    datasets = [ClipExampleDataset(v, image_size, None, s2.num_frames, s2.val_max_objects, cfg.data.min_mask_area_px)
                 for v in val_sets]
 
     def batches():
