@@ -8,6 +8,8 @@ from pathlib import Path
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse, PlainTextResponse
 
+from samkit.serve.api_errors import allowed_methods
+
 # Python's table lacks these on some systems; onnxruntime-web needs application/wasm to stream-compile.
 mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("text/javascript", ".mjs")
@@ -44,5 +46,6 @@ def mount_static(app: FastAPI, static_dir: Path) -> None:
     @app.get("/{rel:path}", include_in_schema=False)
     def asset(rel: str):
         if rel.startswith("api/") or rel.startswith("models/"):
-            raise HTTPException(404, f"no endpoint /{rel}")
+            # A GET on an API path that only takes other methods (POST .../sample) is a 405, not a 404.
+            raise HTTPException(405 if allowed_methods(app, f"/{rel}") else 404, f"no endpoint /{rel}")
         return _send(rel)
