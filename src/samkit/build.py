@@ -24,7 +24,7 @@ from samkit.checkpoint_files import read_torch_state_dict as _read_torch_state_d
 from samkit.config import PRESETS, SamConfig, get_preset
 from samkit.config_sam2 import Sam2Config, is_sam2_name
 from samkit.default_model import BUILTIN_SAM2_NAMES, default_weights
-from samkit.errors import CheckpointError
+from samkit.errors import CheckpointError, InputError
 from samkit.modeling.image_encoder import ImageEncoderViT
 from samkit.modeling.mask_decoder import MaskDecoder
 from samkit.modeling.prompt_encoder import PromptEncoder
@@ -260,8 +260,16 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
+class DtypeError(InputError, CheckpointError):
+    """An unknown or unsupported dtype (an InputError; a CheckpointError for older callers)."""
+
+
+ENCODER_DTYPES = ("float32", "bfloat16", "float16", "auto", "int8")
+
+
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """Encoder compute dtype. 'auto' picks bf16 where the hardware runs it fast, else fp32."""
+    """Encoder compute dtype for torch. 'auto' picks bf16 where the hardware runs it fast, else fp32
+    (load_model's 'auto' goes further: samkit.accel picks the fastest measured path, OpenVINO included)."""
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype in (None, "float32", "fp32"):
@@ -270,11 +278,24 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
         return torch.bfloat16
     if dtype in ("float16", "fp16"):
         if device.type == "cpu":
-            raise CheckpointError("float16 is not supported on CPU; use bfloat16 or float32")
+            raise DtypeError("float16 is not supported on CPU; use bfloat16 or float32")
         return torch.float16
     if dtype == "auto":
         return torch.bfloat16 if fast_bf16_available(device) else torch.float32
-    raise CheckpointError(f"unknown dtype {dtype!r}; expected float32, bfloat16, float16 or auto")
+    raise DtypeError(f"unknown dtype {dtype!r}; expected one of {', '.join(ENCODER_DTYPES)}")
+
+
+def _encoder_path_for(model, dtype, dev: torch.device) -> str | None:
+    """The samkit.accel path a SAM 1 model on CPU gets for `dtype` ('auto' / 'int8'), else None."""
+    if dtype == "int8":
+        if dev.type != "cpu":
+            raise DtypeError(f"dtype 'int8' runs the encoder on CPU (OpenVINO + NNCF), not on {dev}")
+        return "openvino-int8"
+    if dtype == "auto" and dev.type == "cpu":
+        from samkit.accel.cpu_paths import choose_auto_path
+
+        return choose_auto_path(dev, getattr(model.config, "name", None))[0]
+    return None
 
 
 def fast_bf16_available(device: torch.device) -> bool:
@@ -296,6 +317,9 @@ def load_model(name: str | None = None, checkpoint: str | os.PathLike | None = N
     With a checkpoint only, the preset is read from it; with a name only, the weights are random
     (useful for tests and benchmarks). SAM 2 gives a samkit SAM2Base, SAM 1 a Sam; a SAM 2 model gets
     the reference build_sam2's eval-time decoder fallback (apply_postprocessing=True), whatever the file.
+    dtype: float32, bfloat16, float16 (GPU), "auto" (SAM 1 on CPU: the fastest path measured for this
+    CPU, OpenVINO's included when the extra is installed; see samkit.accel.cpu_paths) or "int8" (SAM 1
+    on CPU: OpenVINO + NNCF int8 calibrated on real photos; an explicit choice, never picked by auto).
     """
     if checkpoint is not None:
         model = load_checkpoint(checkpoint, None if name in BUILTIN_SAM2_NAMES else name)
@@ -310,8 +334,17 @@ def load_model(name: str | None = None, checkpoint: str | os.PathLike | None = N
 
         set_eval_postprocessing(model)
     dev = resolve_device(device)
-    model.encoder_dtype = resolve_dtype(dtype, dev)
-    return model.to(dev).eval()
+    if dtype == "int8" and isinstance(model.config, Sam2Config):
+        raise DtypeError("dtype 'int8' is for SAM 1 models; SAM 2 takes float32, bfloat16 or auto")
+    path = None if isinstance(model.config, Sam2Config) else _encoder_path_for(model, dtype, dev)
+    model = model.to(dev).eval()
+    if path is None:
+        model.encoder_dtype = resolve_dtype(dtype, dev)
+    else:  # CPU paths: torch bf16/fp32 or the OpenVINO encoder (falls back to torch without the extra)
+        from samkit.accel.cpu_paths import resolve_encoder_path
+
+        resolve_encoder_path(model, path, dev)
+    return model
 
 
 def _registry_builder(preset: str):

@@ -53,7 +53,7 @@ def register(subparsers) -> None:
                         "and seed) to this run's tables and plot, without recomputing them")
     p.add_argument("--seed", type=int, default=0, help="image subset, noisy boxes, random weights, attacks")
     p.add_argument("--device", default=None)
-    p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16", "auto"])
+    p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16", "auto", "int8"])
     g = p.add_argument_group("subset")
     g.add_argument("--max-images", type=int, default=None, help="seeded random subset of images")
     g.add_argument("--max-objects", type=int, default=None, help="largest N objects per image")

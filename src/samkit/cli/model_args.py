@@ -21,8 +21,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--checkpoint", metavar="PATH", default=None,
                    help="official .pth/.pt state dict (SAM, MobileSAM, SAM 2/2.1) or a samkit .safetensors checkpoint")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    g.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16", "auto"],
-                   help="compute dtype (default float32; auto = bf16 fast path where the CPU/GPU supports it)")
+    g.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16", "auto", "int8"],
+                   help="compute dtype (default float32; auto = the fastest path measured for this CPU/GPU; int8 = OpenVINO + NNCF int8 encoder on CPU, needs samkit[openvino])")
 
 
 def model_from_args(args: argparse.Namespace):

@@ -6,6 +6,10 @@
 ->
     image_embeddings  f32 [1, C, h, w]     feed straight into the decoder's image_embeddings
 
+`export_image_encoder` writes the bare encoder instead (1 x 3 x S x S normalised, padded input ->
+1 x C x h x w), the form a runtime backend (samkit.accel's OpenVINO encoder) plugs in behind
+Sam.encode_images.
+
 Resizing stays outside: PIL's antialiased bilinear resize, which the reference uses, has no exact
 ONNX equivalent, and any difference there would move every mask.
 """
@@ -13,6 +17,7 @@ ONNX equivalent, and any difference there would move every mask.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -50,13 +55,48 @@ def export_encoder(model: nn.Module, output_path: str | os.PathLike, *, opset: i
     example = torch.rand(size * 3 // 4, size, 3) * 255
     h = torch.export.Dim("input_h", min=1, max=size)
     w = torch.export.Dim("input_w", min=1, max=size)
-    with export_context():
+    with export_context(), attention_kernel(wrapper, "dense"):
         program = torch.onnx.export(
             wrapper, (example,), dynamo=True, input_names=["input_image"], output_names=["image_embeddings"],
             dynamic_shapes={"input_image": {0: h, 1: w}}, opset_version=opset, optimize=True, verbose=False,
         )
     cfg = getattr(model, "config", None)
     metadata = {"samkit.kind": "image-encoder", "samkit.model": getattr(cfg, "name", type(model).__name__),
+                "samkit.img_size": str(size)}
+    return save_atomically(program, Path(output_path), metadata)
+
+
+@contextmanager
+def attention_kernel(module: nn.Module, kernel: str):
+    """Force the rel-pos attention kernel (samkit.modeling.relpos_kernels) of every block while tracing."""
+    attns = [m for m in module.modules() if hasattr(m, "kernel") and hasattr(m, "use_rel_pos")]
+    before = [m.kernel for m in attns]
+    for m in attns:
+        m.kernel = kernel
+    try:
+        yield
+    finally:
+        for m, k in zip(attns, before):
+            m.kernel = k
+
+
+def export_image_encoder(model: nn.Module, output_path: str | os.PathLike, *, opset: int = DEFAULT_OPSET,
+                         attention: str = "dense") -> Path:
+    """Write `model.image_encoder` alone to ONNX: x f32 [1, 3, S, S] -> image_embeddings f32 [1, C, h, w].
+
+    The rel-pos attention is traced in the reference's dense form by default: graph runtimes fuse
+    matmul + bias + softmax themselves, and the folded form would give them 3x the attention FLOPs.
+    """
+    encoder = as_cpu_fp32(model).image_encoder.eval()
+    size = int(encoder.img_size)
+    example = torch.zeros(1, 3, size, size)
+    with export_context(), attention_kernel(encoder, attention), torch.no_grad():
+        program = torch.onnx.export(
+            encoder, (example,), dynamo=True, input_names=["x"], output_names=["image_embeddings"],
+            opset_version=opset, optimize=True, verbose=False,
+        )
+    cfg = getattr(model, "config", None)
+    metadata = {"samkit.kind": "image-encoder-core", "samkit.model": getattr(cfg, "name", type(model).__name__),
                 "samkit.img_size": str(size)}
     return save_atomically(program, Path(output_path), metadata)
 

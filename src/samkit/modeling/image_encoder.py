@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from samkit.config import ViTEncoderConfig
+from samkit.modeling.fused_linear import fused_linear
 from samkit.modeling.layers import LayerNorm2d, MLPBlock
 from samkit.modeling.relpos_attention import RelPosAttention
 
@@ -39,6 +40,21 @@ def window_unpartition(windows: torch.Tensor, window: int, padded_hw: tuple[int,
     return x[:, :h, :w, :] if (hp > h or wp > w) else x
 
 
+def add_unpartitioned(shortcut: torch.Tensor, windows: torch.Tensor, window_size: int,
+                      pad_hw: tuple[int, int]) -> torch.Tensor:
+    """shortcut + window_unpartition(windows, ...), B x H x W x C, with one pass over memory.
+
+    Without padding the windows are added through a strided 6-D view, so the un-permuting copy
+    that window_unpartition makes is fused into the residual add.
+    """
+    b, h, w, c = shortcut.shape
+    if pad_hw != (h, w):
+        return shortcut + window_unpartition(windows, window_size, pad_hw, (h, w))
+    nh, nw = h // window_size, w // window_size
+    x = windows.view(b, nh, nw, window_size, window_size, c).permute(0, 1, 3, 2, 4, 5)
+    return (shortcut.reshape(b, nh, window_size, nw, window_size, c) + x).view(b, h, w, c)
+
+
 class Block(nn.Module):
     """Pre-norm transformer block; window_size 0 means global attention over the whole grid."""
 
@@ -59,12 +75,15 @@ class Block(nn.Module):
         shortcut = x
         x = self.norm1(x)
         if self.window_size > 0:
-            h, w = x.shape[1], x.shape[2]
             x, padded_hw = window_partition(x, self.window_size)
-            x = window_unpartition(self.attn(x), self.window_size, padded_hw, (h, w))
+            x = add_unpartitioned(shortcut, self.attn(x), self.window_size, padded_hw)
         else:
-            x = self.attn(x)
-        x = shortcut + x
+            x = self.attn(x, residual=shortcut)
+        act = self.mlp.act
+        if type(act) is nn.GELU and act.approximate == "none":
+            # lin1 + GELU and lin2 + residual each one matmul on CPU (plain ops elsewhere / with grad)
+            hidden = fused_linear(self.norm2(x), self.mlp.lin1, gelu=True)
+            return fused_linear(hidden, self.mlp.lin2, residual=x)
         return x + self.mlp(self.norm2(x))
 
 
@@ -89,6 +108,7 @@ class ImageEncoderViT(nn.Module):
         self.pos_embed: nn.Parameter | None = None
         if cfg.use_abs_pos:
             self.pos_embed = nn.Parameter(torch.zeros(1, grid, grid, cfg.embed_dim))
+        self.carry_autocast_dtype = True  # False: plain autocast (the residual stream stays fp32)
         self.blocks = nn.ModuleList(
             Block(cfg.embed_dim, cfg.num_heads, cfg.mlp_ratio, cfg.use_rel_pos,
                   0 if i in cfg.global_attn_indexes else cfg.window_size, (grid, grid))
@@ -106,6 +126,12 @@ class ImageEncoderViT(nn.Module):
         x = self.patch_embed(x)
         if self.pos_embed is not None:
             x = x + self.pos_embed
+        if self.carry_autocast_dtype and x.device.type == "cpu" and torch.is_autocast_enabled("cpu") \
+                and not torch.is_grad_enabled():
+            # Inference under CPU autocast: carry the residual stream in the autocast dtype (as
+            # SAM 2's Hiera does), so norms, adds and matmul inputs move half the bytes and need no
+            # casts; plain autocast keeps it fp32 and casts before every matmul (~30% of the time).
+            x = x.to(torch.get_autocast_dtype("cpu"))
         for block in self.blocks:
             x = block(x)
         return self.neck(x.permute(0, 3, 1, 2))

@@ -2,13 +2,9 @@
 
 The decomposed bias of query i=(qy,qx) on key j=(ky,kx) is  Rh[i, ky] + Rw[i, kx]  where
 Rh[i, ky] = q_i . rel_pos_h[qy - ky + K_h - 1]  (and likewise for width). The reference adds it to a
-materialised N x N attention map (12 x 4096 x 4096 floats per global block). We instead fold it into
-the dot product: with
-    q'_i = [scale * q_i, Rh[i, :], Rw[i, :]]        (length C + K_h + K_w)
-    k'_j = [k_j, onehot(ky_j), onehot(kx_j)]
-we get q'_i . k'_j = scale * q_i.k_j + Rh[i, ky_j] + Rw[i, kx_j], so `scaled_dot_product_attention`
-(with scale=1) computes exactly the same attention without any N x N tensor. V is zero-padded to the
-same width because PyTorch's fused CPU kernels need E == Ev (5-25x faster than the fallback).
+materialised N x N attention map (12 x 4096 x 4096 floats per global block). We never build that
+map: samkit.modeling.relpos_kernels holds three exact ways to apply the bias (folded into the dot
+product, a chunked SDPA mask, blockwise math) and picks the fastest for the dtype and CPU.
 """
 
 from __future__ import annotations
@@ -16,6 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from samkit.modeling.fused_linear import fused_linear
+from samkit.modeling.relpos_kernels import ATTEND, choose_kernel
 
 
 def resized_rel_pos(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:
@@ -48,17 +47,6 @@ def decomposed_rel_pos_bias(q: torch.Tensor, rel_pos_h: torch.Tensor, rel_pos_w:
     return rel_h.reshape(b, h * w, h), rel_w.reshape(b, h * w, w)
 
 
-def _key_indicators(hw: tuple[int, int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """H*W x (H + W) one-hot rows: key j=(ky,kx) has a 1 at column ky and at column H + kx."""
-    h, w = hw
-    ky = torch.arange(h, device=device).repeat_interleave(w)
-    kx = torch.arange(w, device=device).repeat(h)
-    ind = torch.zeros(h * w, h + w, dtype=dtype, device=device)
-    ind[torch.arange(h * w, device=device), ky] = 1
-    ind[torch.arange(h * w, device=device), h + kx] = 1
-    return ind
-
-
 class RelPosAttention(nn.Module):
     """Attention of the ViT blocks. Input/output: B x H x W x dim (a window or the whole grid)."""
 
@@ -76,12 +64,16 @@ class RelPosAttention(nn.Module):
                 raise ValueError("input_size is required with relative positional embeddings")
             self.rel_pos_h = nn.Parameter(torch.zeros(2 * input_size[0] - 1, head_dim))
             self.rel_pos_w = nn.Parameter(torch.zeros(2 * input_size[1] - 1, head_dim))
+        # None: relpos_kernels.choose_kernel decides per call; or one of KERNELS to force a kernel.
+        self.kernel: str | None = None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        """x: B x H x W x dim -> B x H x W x dim; `residual` (same shape) is added to the output
+        (inside the output projection's matmul where the fused CPU kernel allows)."""
         b, h, w, _ = x.shape
         n = h * w
-        # qkv: 3 x B x heads x N x C
-        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        # qkv: 3 x B x heads x N x C, strided views (SDPA's CPU kernels take them without copies)
+        qkv = fused_linear(x, self.qkv).reshape(b, n, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         if not self.use_rel_pos:
             out = F.scaled_dot_product_attention(q, k, v)
@@ -90,11 +82,9 @@ class RelPosAttention(nn.Module):
             rel_h, rel_w = decomposed_rel_pos_bias(
                 q.reshape(b * self.num_heads, n, c), self.rel_pos_h.to(q.dtype), self.rel_pos_w.to(q.dtype), (h, w)
             )
-            q_aug = torch.cat([q * self.scale, rel_h.view(b, self.num_heads, n, h),
-                               rel_w.view(b, self.num_heads, n, w)], dim=-1)
-            ind = _key_indicators((h, w), q.dtype, q.device).expand(b, self.num_heads, n, h + w)
-            k_aug = torch.cat([k, ind], dim=-1)
-            v_pad = F.pad(v, (0, h + w))
-            out = F.scaled_dot_product_attention(q_aug, k_aug, v_pad, scale=1.0)[..., :c]
+            # Training keeps the folded form: "masked" writes its chunks in place (no autograd).
+            kernel = self.kernel or ("folded" if torch.is_grad_enabled() else choose_kernel(q.dtype, q.device))
+            out = ATTEND[kernel](q, k, v, rel_h.view(b, self.num_heads, n, h), rel_w.view(b, self.num_heads, n, w),
+                                 self.scale)
         out = out.transpose(1, 2).reshape(b, h, w, -1)
-        return self.proj(out)
+        return fused_linear(out, self.proj, residual=residual)

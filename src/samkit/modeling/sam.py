@@ -32,6 +32,8 @@ class Sam(nn.Module):
         self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1), False)
         # Compute dtype of the image encoder (set by samkit.build.load_model); weights stay fp32.
         self.encoder_dtype: torch.dtype = torch.float32
+        # Optional runtime for inference encodes (samkit.accel's OpenVINO encoder), set by load_model.
+        self.encoder_backend = None
 
     @property
     def device(self) -> torch.device:
@@ -53,7 +55,10 @@ class Sam(nn.Module):
         With a reduced encoder dtype (bf16 fast path) matmuls run in that dtype under autocast while
         norms and softmax stay fp32; the embedding is returned in fp32 for the decoder.
         """
-        if self.encoder_dtype == torch.float32:
+        backend = self.encoder_backend
+        if backend is not None and not torch.is_grad_enabled() and backend.serves(self, x):
+            return backend(x)
+        if self.encoder_dtype not in (torch.bfloat16, torch.float16):
             return self.image_encoder(x)
         with torch.autocast(device_type=x.device.type, dtype=self.encoder_dtype):
             return self.image_encoder(x).float()
