@@ -1,7 +1,9 @@
 /**
- * The decoder for models the page cannot run itself (SAM 2: its decoder also reads high-res image
- * features, which stay on the server): each prompt is POSTed to the server (`decoder_mode: "server"`
- * in /api/model), which answers with the low-res logits and IoUs. The result is laid out as the ONNX
+ * The decoder for SAM 2 models (`decoder_mode: "server"` in /api/model). SAM 2's decoder also reads the
+ * high-res image features; when the server offers SAM 2's split ONNX decoder (sam2decoder.ts), the page
+ * loads it, fetches each image's features (float16) and decodes in the page like SAM 1. Until that is
+ * ready for the open image, or if it fails, or with ?sam2=server, each prompt is POSTed to the server,
+ * which answers with the low-res logits and IoUs. The result is laid out as the ONNX
  * decoder's (masks 1..3 for an ambiguous prompt, mask 0 otherwise), so the annotator, its mask choices
  * and its upscaling work unchanged; only the frame of the logits differs (low_res_frame "whole-image").
  */
@@ -9,6 +11,7 @@ import { api, type DecodeRequest, type ServerDecodeResult } from "./api";
 import type { Hw } from "./coords";
 import type { DecodeResult, DecoderInfo, PromptDecoder } from "./decoder";
 import { isAmbiguous, type PromptState } from "./prompts";
+import { Sam2PageDecoder } from "./sam2decoder";
 
 /** The server's request body for a prompt (image pixels; three masks only for an ambiguous prompt). */
 export function serverPrompt(p: PromptState): DecodeRequest {
@@ -42,30 +45,102 @@ export function onnxLayout(r: ServerDecodeResult, ms: number): DecodeResult {
 }
 
 export class ServerDecoder implements PromptDecoder {
-  readonly info: DecoderInfo = { threads: 1, crossOriginIsolated: !!globalThis.crossOriginIsolated, loadMs: 0, where: "server" };
+  private readonly serverInfo: DecoderInfo = { threads: 1, crossOriginIsolated: !!globalThis.crossOriginIsolated, loadMs: 0, where: "server" };
   private imageId: string | null = null;
+  private page: Sam2PageDecoder | null = null;
+  private pageError = "";
+  private loading: Promise<void> | null = null;
+  /** The open image's in-page preparation (features + image graph); resolves true when it succeeded. */
+  private pageReady: Promise<boolean> = Promise.resolve(false);
+  private usedPage = false;
 
   /** `decodeUrl`: ModelInfo.decode_url, a template with "{id}". */
-  constructor(private readonly decodeUrl: string) {}
+  constructor(private readonly decodeUrl: string) {
+    this.publish();
+  }
+
+  /** Load SAM 2's page decoder, on the first image opened (not at page load: video mode never needs it,
+   * and the server exports it on first request, which costs CPU that other work would wait for). */
+  private load(): Promise<void> {
+    if (this.loading) return this.loading;
+    const t0 = performance.now();
+    if (new URLSearchParams(location.search).get("sam2") === "server") {
+      this.pageError = "server decoding asked for (?sam2=server)";
+      this.loading = Promise.resolve();
+    } else {
+      this.loading = Sam2PageDecoder.load(new URL("./ort/", document.baseURI).href)
+        .then((d) => {
+          this.page = d;
+          this.serverInfo.loadMs = performance.now() - t0;
+        })
+        .catch((e) => {
+          this.pageError = String(e);
+        })
+        .finally(() => this.publish());
+    }
+    return this.loading;
+  }
+
+  /** Where the latest decode ran: the latency line says "on the server" only when it did. */
+  get info(): DecoderInfo {
+    if (!this.usedPage) return this.serverInfo;
+    return { threads: this.page!.threads, crossOriginIsolated: this.serverInfo.crossOriginIsolated, loadMs: this.serverInfo.loadMs, graph: "split" };
+  }
+
+  private publish(): void {
+    window.__samkitDecoder = {
+      info: this.page ? { ...this.serverInfo, where: undefined, graph: "split", threads: this.page.threads }
+        : { ...this.serverInfo, splitError: this.pageError || "loading SAM 2's page decoder" },
+      prepareMs: null,
+    };
+    (window.__samkitDecoder as { sam2?: object }).sam2 = { page: !!this.page, error: this.pageError, prepareMs: this.page?.prepareMs ?? null, featureBytes: this.page?.featureBytes ?? 0 };
+  }
 
   /** Decode prompts on this image from now on (its features are cached on the server). */
   setImage(id: string): void {
     this.imageId = id;
+    this.pageReady = this.load().then(async () => {
+      if (!this.page || this.imageId !== id) return false;
+      try {
+        await this.page.setImage(id);
+        return true;
+      } catch (e) {
+        this.pageError = `features of image ${id}: ${e}`;
+        return false;
+      } finally {
+        this.publish();
+      }
+    });
   }
 
   clearEmbedding(): void {
     this.imageId = null;
+    this.page?.clear();
+    this.pageReady = Promise.resolve(false);
   }
 
   get hasEmbedding(): boolean {
     return this.imageId !== null;
   }
 
-  /** `scale` and `origHw` are unused: the server takes image pixels and knows the image's size. */
-  async run(prompt: PromptState, _scale: number, _origHw: Hw): Promise<DecodeResult> {
+  /** `origHw` maps image px to SAM 2's input frame in the page; the server takes image pixels itself. */
+  async run(prompt: PromptState, _scale: number, origHw: Hw): Promise<DecodeResult> {
     if (this.imageId === null) throw new Error("no image set for the server decoder");
+    const id = this.imageId;
+    if (this.page && (await this.pageReady) && this.imageId === id) {
+      try {
+        const result = await this.page.run(prompt, origHw);
+        this.usedPage = true;
+        return result;
+      } catch (e) {
+        this.pageError = `decoding in the page failed, decoding on the server: ${e}`;
+        this.page = null; // fall back for good: a broken session does not heal
+        this.publish();
+      }
+    }
+    this.usedPage = false;
     const t0 = performance.now();
-    const answer = await api.decode(this.decodeUrl, this.imageId, serverPrompt(prompt));
+    const answer = await api.decode(this.decodeUrl, id, serverPrompt(prompt));
     return onnxLayout(answer, performance.now() - t0); // round trip, as the user waits for it
   }
 }

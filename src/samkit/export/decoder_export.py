@@ -149,9 +149,10 @@ def _name_dynamic_axes(proto) -> None:
                 dim.dim_param = name
 
 
-def save_atomically(program, output_path: Path, metadata: dict[str, str] | None = None) -> Path:
+def save_atomically(program, output_path: Path, metadata: dict[str, str] | None = None, rewrite=None) -> Path:
     """Save an ONNXProgram via a temporary file in the same folder, with readable axis names and
-    `metadata` in the model's metadata_props (what a front-end can read to configure itself)."""
+    `metadata` in the model's metadata_props (what a front-end can read to configure itself).
+    `rewrite(proto)`, when given, edits the ModelProto in place before it is written."""
     output_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=output_path.name + ".", suffix=".tmp", dir=output_path.parent)
     os.close(fd)
@@ -159,6 +160,8 @@ def save_atomically(program, output_path: Path, metadata: dict[str, str] | None 
         program.save(tmp)
         proto = onnx.load(tmp)
         _name_dynamic_axes(proto)
+        if rewrite is not None:
+            rewrite(proto)
         for key, value in (metadata or {}).items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value

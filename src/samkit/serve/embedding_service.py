@@ -122,6 +122,18 @@ class EmbeddingService:
         array = features.detach().to(torch.float32).cpu().numpy().astype("<f2")
         return array.tobytes(), tuple(array.shape)
 
+    def sam2_features_f16(self, pixel_key: str | None) -> tuple[bytes, list[tuple[int, ...]]] | None:
+        """SAM 2 only: little-endian float16 bytes of image_embed (1 x C x h x w), then high_res_feats[0]
+        (1 x C/8 x 4h x 4w) and [1] (1 x C/4 x 2h x 2w), concatenated, and their shapes; None if not cached
+        (or not SAM 2, or a model without high-res features). What the page's SAM 2 decoder runs on."""
+        if not pixel_key or not self.is_sam2:
+            return None
+        emb = self.embedding(pixel_key)
+        if emb is None or len(emb.high_res_feats) != 2:
+            return None
+        parts = [t.detach().to(torch.float32).cpu().numpy().astype("<f2") for t in (emb.image_embed, *emb.high_res_feats)]
+        return b"".join(p.tobytes() for p in parts), [tuple(p.shape) for p in parts]
+
     def embedding(self, pixel_key: str | None, device: str | torch.device = "cpu"):
         """The cached features of an image (ImageEmbedding, or Sam2Embedding for SAM 2), or None."""
         if not pixel_key:
