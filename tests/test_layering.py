@@ -1,5 +1,6 @@
 """Imports flow one way (DESIGN.md): modeling -> inference -> automatic -> engine; inference -> video;
-modeling + data -> training; modeling -> export; inference + export -> serve -> engine (the engine uses the
+modeling + data -> training; modeling -> export; inference + export -> accel (load_model's CPU paths);
+inference + export -> serve -> engine (the engine uses the
 others, its browser modes mount on the annotator's app); inference + automatic + video -> integrations;
 everything -> cli. Importing samkit does no work."""
 
@@ -14,17 +15,18 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "samkit"
 
 # subpackage -> samkit subpackages it must never import
 FORBIDDEN = {
-    "modeling": {"inference", "automatic", "data", "training", "evaluation", "export", "serve", "engine", "integrations", "cli"},
-    "inference": {"automatic", "data", "training", "evaluation", "export", "serve", "engine", "integrations", "cli"},
-    "automatic": {"data", "training", "evaluation", "export", "serve", "engine", "integrations", "cli"},
-    "data": {"inference", "automatic", "training", "evaluation", "export", "serve", "engine", "integrations", "cli"},
-    "training": {"automatic", "evaluation", "export", "serve", "engine", "integrations", "cli"},
-    "export": {"automatic", "data", "training", "evaluation", "serve", "engine", "integrations", "cli"},
-    "evaluation": {"training", "serve", "engine", "integrations", "cli"},
+    "modeling": {"inference", "automatic", "data", "training", "evaluation", "export", "serve", "engine", "integrations", "accel", "cli"},
+    "inference": {"automatic", "data", "training", "evaluation", "export", "serve", "engine", "integrations", "accel", "cli"},
+    "automatic": {"data", "training", "evaluation", "export", "serve", "engine", "integrations", "accel", "cli"},
+    "data": {"inference", "automatic", "training", "evaluation", "export", "serve", "engine", "integrations", "accel", "cli"},
+    "training": {"automatic", "evaluation", "export", "serve", "engine", "integrations", "accel", "cli"},
+    "export": {"automatic", "data", "training", "evaluation", "serve", "engine", "integrations", "accel", "cli"},
+    "evaluation": {"training", "serve", "engine", "integrations", "accel", "cli"},
     "serve": {"training", "evaluation", "engine", "integrations", "cli"},
     "engine": {"integrations", "cli"},
     "integrations": {"training", "evaluation", "engine", "cli"},
-    "video": {"automatic", "data", "training", "evaluation", "export", "serve", "engine", "integrations", "cli"},
+    "accel": {"automatic", "data", "training", "evaluation", "serve", "engine", "integrations", "cli"},
+    "video": {"automatic", "data", "training", "evaluation", "export", "serve", "engine", "integrations", "accel", "cli"},
 }
 
 

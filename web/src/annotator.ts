@@ -34,6 +34,8 @@ export interface AnnotatorUi {
   buttons: { accept: HTMLButtonElement; undo: HTMLButtonElement; redo: HTMLButtonElement; clear: HTMLButtonElement };
   /** Called after the object list changed on the server (so the image list can update its counts). */
   saved(image: ImageRecord, count: number): void;
+  /** Optional: store each accepted object here instead of saving the image's list (the data engine, engine.ts). */
+  stored?(image: ImageRecord, ann: Annotation): Promise<void>;
 }
 
 export class Annotator {
@@ -260,6 +262,7 @@ export class Annotator {
     this.shown = null;
     this.selected = null;
     this.refresh();
+    if (this.ui.stored) return this.ui.stored(image, ann);
     await this.save(`Accepted “${category}” (${area.toLocaleString()} px).`);
   }
 

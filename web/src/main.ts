@@ -20,6 +20,7 @@ import { actionFor, renderHelp, type Action } from "./shortcuts";
 import { initStats } from "./stats";
 import { VideoMode } from "./video";
 import { videoApi, type VideoRecord } from "./videoapi";
+import { startEngine } from "./engine";
 import { renderVideoHelp, videoActionFor } from "./videokeys";
 import { renderVideoList } from "./videoview";
 
@@ -369,7 +370,8 @@ async function main(): Promise<void> {
   else if (wantedVideo && videos.some((v) => v.id === wantedVideo)) void openVideo(wantedVideo);
 }
 
-main().catch((e) => {
+// `samkit engine annotate` serves this page marked data-engine: it runs the data engine's modes (engine.ts).
+(document.body.dataset.engine ? startEngine({ status, progress: showProgress }) : main()).catch((e) => {
   document.body.dataset.app = "error";
   status(`Could not start: ${e instanceof Error ? e.message : e}`, true);
   console.error(e);

@@ -25,6 +25,8 @@ SUBCOMMANDS: tuple[str, ...] = (
     "pretrain",
     "train",
     "finetune",
+    "engine",
+    "label-studio",
 )
 
 

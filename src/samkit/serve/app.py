@@ -13,10 +13,11 @@ which (`decoder_mode`).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, File, Header, HTTPException, Request, UploadFile
+from fastapi import APIRouter, FastAPI, File, Header, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from torch import nn
 
@@ -49,12 +50,17 @@ _ETAG = {"ETag": {"description": "The version of the image's annotation list, to
 
 def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str | os.PathLike | None = None,
                limits: UploadLimits = UploadLimits(), decoder_onnx: str | os.PathLike | None = None,
-               quantize_decoder: bool = False, export_decoder_on_start: bool = True) -> FastAPI:
+               quantize_decoder: bool = False, export_decoder_on_start: bool = True,
+               state_dir: str | os.PathLike | None = None, routers: Sequence[APIRouter] = ()) -> FastAPI:
     """folder: the images (created if missing); model: a samkit Sam or SAM2Base in eval mode.
 
     decoder_onnx: serve this ONNX decoder instead of exporting one. export_decoder_on_start: begin
     the export when the server starts (otherwise at the first request for it). Both are SAM 1 only:
     a SAM 2 model is decoded on the server.
+    state_dir: where the folder's state lives (default FOLDER/.samkit; the data engine keeps it in its
+    project so a read-only image folder works). routers: more API routes (the data engine's), matched
+    before the page's catch-all. `app.state.swap_model(new_model)` serves another model of the same
+    family from then on (the data engine adopts a retrained model without a restart).
     """
     sam2 = is_sam2_model(model)
     if sam2 and (decoder_onnx is not None or quantize_decoder):
@@ -62,9 +68,10 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
                          "SAM 1 models")
     folder = Path(folder).resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    state = folder / STATE_DIR
+    state = Path(state_dir).resolve() if state_dir is not None else folder / STATE_DIR
     store = Store(state / "annotations.sqlite")
     images = ImageFolder(folder, store)
+    images.display_dir = state / "display"
     decoder = None if sam2 else DecoderFile(model, state / "models", quantize=quantize_decoder,
                                             provided=Path(decoder_onnx) if decoder_onnx else None)
 
@@ -95,6 +102,26 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
     install_error_handlers(app)  # one error body ({"detail": str}), Allow on every 405: api_errors.py
     app.state.folder, app.state.store, app.state.embeddings, app.state.decoder = folder, store, embeddings, decoder
     app.state.server_decoder = server_decoder
+    app.state.images = images
+
+    def swap_model(new_model: nn.Module) -> None:
+        # Rebinding the closure's names switches every route at once; the embedding cache is keyed by
+        # the model, so images are re-encoded with the new one and never mixed with the old one's.
+        nonlocal model, embeddings, server_decoder, decoder
+        if is_sam2_model(new_model) != sam2:
+            raise InputError("the new model must be of the served model's family (SAM 1 or SAM 2)")
+        old = embeddings
+        embeddings = EmbeddingService(new_model, state / "embeddings", load_pixels, on_pixel_key=store.set_pixel_key)
+        server_decoder = ServerDecoder(new_model, embeddings)
+        decoder = None if sam2 else DecoderFile(new_model, state / "models", quantize=quantize_decoder)
+        model = new_model
+        app.state.embeddings, app.state.decoder, app.state.server_decoder = embeddings, decoder, server_decoder
+        old.stop(timeout=0)
+        embeddings.start()
+        if decoder is not None and export_decoder_on_start:
+            decoder.start()
+
+    app.state.swap_model = swap_model
 
     @app.middleware("http")
     async def isolation_and_upload_limit(request: Request, call_next):
@@ -167,6 +194,65 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
         except RuntimeError as e:
             raise HTTPException(503, str(e)) from None
         return FileResponse(path, media_type="application/octet-stream", headers={"Cache-Control": "no-cache"})
+
+    # The page's fast decoder (export/decoder_split.py), beside DECODER_URL: a once-per-image graph
+    # and a per-click graph. 404 when there is none (SAM 2, or --decoder-onnx): the page then runs DECODER_URL.
+    def split_decoder_route(index: int):
+        def get_split_decoder() -> FileResponse:
+            if decoder is None:
+                raise HTTPException(404, "this model (SAM 2) has no split browser decoder")
+            try:
+                paths = decoder.wait_split(timeout=600)
+            except RuntimeError as e:
+                raise HTTPException(404 if decoder.split_error else 503, str(e)) from None
+            return FileResponse(paths[index], media_type="application/octet-stream", headers={"Cache-Control": "no-cache"})
+        return get_split_decoder
+
+    for index, part in enumerate(("image", "prompt")):
+        app.get(DECODER_URL.replace("decoder.onnx", f"decoder-{part}.onnx"), response_class=FileResponse,
+                name=f"get_decoder_{part}", responses={
+                    **binary_response("application/octet-stream", description=f"The split decoder's {part} graph"),
+                    **error_responses(404, 503)})(split_decoder_route(index))
+
+    # SAM 2 in the page (export/sam2_decoder_split.py): its split decoder, exported on first request, and
+    # each image's features (image_embed + both high-res maps, float16). Until they load, or if they
+    # fail, the page decodes on the server (POST .../decode).
+    from samkit.serve.decoder_file import Sam2DecoderFile
+
+    sam2_file = Sam2DecoderFile(model, state / "models") if sam2 else None
+    app.state.sam2_decoder_file = sam2_file
+
+    def sam2_decoder_route(index: int):
+        def get_sam2_decoder() -> FileResponse:
+            if sam2_file is None:
+                raise HTTPException(404, "this model is SAM 1: its page decoder is at " + DECODER_URL)
+            try:
+                paths = sam2_file.wait(timeout=600)
+            except RuntimeError as e:
+                raise HTTPException(404 if sam2_file.error else 503, str(e)) from None
+            return FileResponse(paths[index], media_type="application/octet-stream", headers={"Cache-Control": "no-cache"})
+        return get_sam2_decoder
+
+    for index, part in enumerate(("image", "prompt")):
+        app.get(f"/models/sam2-decoder-{part}.onnx", response_class=FileResponse, name=f"get_sam2_decoder_{part}",
+                responses={**binary_response("application/octet-stream", description=f"SAM 2's split decoder, {part} graph"),
+                           **error_responses(404, 503)})(sam2_decoder_route(index))
+
+    @app.get("/api/images/{image_id}/features", response_class=Response, responses={
+        **binary_response("application/octet-stream", description="SAM 2: image_embed, high_res_feats[0], "
+                          "high_res_feats[1], float16, C-order, concatenated; shapes in X-Feature-Shapes (a;b;c)"),
+        **error_responses(404, 409, 422, descriptions={**_NO_IMAGE, 409: "Not encoded yet, or not a SAM 2 model "
+                                                                         "with high-res features"})})
+    def get_features(image_id: str) -> Response:
+        row = _row(image_id)
+        found = embeddings.sam2_features_f16(row.pixel_key if _fresh(row) else None)
+        if found is None:
+            raise HTTPException(409, "no SAM 2 features for this image: the model is not SAM 2 with high-res "
+                                     f"features, or the image is not encoded (POST /api/images/{row.id}/embedding)")
+        data, shapes = found
+        return Response(data, media_type="application/octet-stream", headers={
+            "X-Feature-Shapes": ";".join(",".join(str(s) for s in shape) for shape in shapes), "X-Feature-Dtype": "float16",
+            "Access-Control-Expose-Headers": "X-Feature-Shapes"})
 
     # ------------------------------------------------------------------ images
     @app.get("/api/images", response_model=list[ImageRecord])
@@ -312,5 +398,7 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
 
     app.state.videos = videos
     app.include_router(video_router(videos))
+    for router in routers:
+        app.include_router(router)
     mount_static(app, static)
     return app
