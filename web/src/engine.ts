@@ -11,7 +11,7 @@ import { Annotator } from "./annotator";
 import { SamDecoder, type PromptDecoder } from "./decoder";
 import { engineApi, type EngineImage, type EngineMask } from "./engineapi";
 import { MaskCache, overlayObjects, unlabeledFraction } from "./engineoverlay";
-import { buildPanel, MODE_LABELS, renderInfo, renderMasks, type EngineMode } from "./enginepanel";
+import { buildPanel, MODE_LABELS, renderInfo, renderMasks, type EngineMode, type PageUi } from "./enginepanel";
 import { ReviewMode } from "./enginereview";
 import { float16BytesToFloat32 } from "./float16";
 import { bindPointer } from "./pointer";
@@ -20,11 +20,6 @@ import { Stage } from "./render";
 import { ServerDecoder } from "./serverdecoder";
 import { actionFor } from "./shortcuts";
 import "./engine.css";
-
-export interface PageUi {
-  status(text: string, error?: boolean): void;
-  progress(label: string | null, fraction?: number): void;
-}
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -5,6 +5,12 @@
  */
 import type { EngineMask, EngineSession, ReviewStats } from "./engineapi";
 
+/** What the page gives the engine modes: its status line and progress bar. */
+export interface PageUi {
+  status(text: string, error?: boolean): void;
+  progress(label: string | null, fraction?: number): void;
+}
+
 export type EngineMode = "assisted" | "semi" | "review";
 
 export const MODE_LABELS: Record<EngineMode, string> = {

@@ -5,7 +5,7 @@
  */
 import { api } from "./api";
 import type { EngineApi, ReviewQueue } from "./engineapi";
-import type { PageUi } from "./engine";
+import type { PageUi } from "./enginepanel";
 import { renderRate, type EnginePanel } from "./enginepanel";
 import { EMPTY_PROMPT } from "./prompts";
 import { binaryCanvas, type Stage } from "./render";

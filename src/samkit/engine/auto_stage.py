@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 from samkit.engine.amg_settings import build_generator, stage3_settings
+from samkit.engine.image_annotations import annotations_for
 from samkit.engine.project import EngineProject
 from samkit.engine.store import ImageRow
 
@@ -47,14 +48,6 @@ def image_doc(image: ImageRow, annotations: list[dict], settings: dict, model: s
     """SA-1B per-image JSON: image info + annotations (COCO RLE, bbox, area, predicted_iou, ...)."""
     return {"image": {"image_id": image.id, "file_name": image.path, "width": image.width, "height": image.height},
             "annotations": annotations, "samkit": {"stage": 3, "model": model, "settings": settings}}
-
-
-def annotations_for(generator, image_path: Path) -> list[dict]:
-    """Run the generator on one image file: its SA-1B annotations (ids 1..N)."""
-    from samkit.image_io import load_image
-
-    records = generator.generate_records(load_image(image_path))
-    return [r.to_sa1b_annotation(i + 1) for i, r in enumerate(records)]
 
 
 def _write_json_atomic(path: Path, doc: dict) -> None:

@@ -35,7 +35,7 @@ class AmgWorker:
     def annotations(self, image_path: str) -> list[dict]:
         from pathlib import Path
 
-        from samkit.engine.auto_stage import annotations_for
+        from samkit.engine.image_annotations import annotations_for
 
         return annotations_for(self.generator, Path(image_path))
 
