@@ -25,7 +25,7 @@ from samkit.errors import InputError
 from samkit.inference.model_family import is_sam2_model
 from samkit.serve.annotations import AnnotationError, annotation_from_request, annotation_json, coco_json, masks_zip
 from samkit.serve.api_errors import binary_response, error_responses, install_error_handlers
-from samkit.serve.decoder_file import DecoderFile
+from samkit.serve.decoder_file import DecoderFile, Sam2DecoderFile
 from samkit.serve.embedding_service import EmbeddingService
 from samkit.serve.image_folder import STATE_DIR, ImageFolder, UploadLimits, UploadRejected
 from samkit.serve.schemas import (
@@ -74,6 +74,8 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
     images.display_dir = state / "display"
     decoder = None if sam2 else DecoderFile(model, state / "models", quantize=quantize_decoder,
                                             provided=Path(decoder_onnx) if decoder_onnx else None)
+    # SAM 2 in the page (export/sam2_decoder_split.py): its split decoder, exported on first request.
+    sam2_file = Sam2DecoderFile(model, state / "models") if sam2 else None
 
     def load_pixels(image_id: int):
         # Re-register first: if the file was edited since the last listing, its old pixel key is dropped.
@@ -102,20 +104,23 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
     install_error_handlers(app)  # one error body ({"detail": str}), Allow on every 405: api_errors.py
     app.state.folder, app.state.store, app.state.embeddings, app.state.decoder = folder, store, embeddings, decoder
     app.state.server_decoder = server_decoder
+    app.state.sam2_decoder_file = sam2_file
     app.state.images = images
 
     def swap_model(new_model: nn.Module) -> None:
         # Rebinding the closure's names switches every route at once; the embedding cache is keyed by
         # the model, so images are re-encoded with the new one and never mixed with the old one's.
-        nonlocal model, embeddings, server_decoder, decoder
+        nonlocal model, embeddings, server_decoder, decoder, sam2_file
         if is_sam2_model(new_model) != sam2:
             raise InputError("the new model must be of the served model's family (SAM 1 or SAM 2)")
         old = embeddings
         embeddings = EmbeddingService(new_model, state / "embeddings", load_pixels, on_pixel_key=store.set_pixel_key)
         server_decoder = ServerDecoder(new_model, embeddings)
         decoder = None if sam2 else DecoderFile(new_model, state / "models", quantize=quantize_decoder)
+        sam2_file = Sam2DecoderFile(new_model, state / "models") if sam2 else None  # the page decodes the new heads
         model = new_model
         app.state.embeddings, app.state.decoder, app.state.server_decoder = embeddings, decoder, server_decoder
+        app.state.sam2_decoder_file = sam2_file
         old.stop(timeout=0)
         embeddings.start()
         if decoder is not None and export_decoder_on_start:
@@ -217,10 +222,6 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
     # SAM 2 in the page (export/sam2_decoder_split.py): its split decoder, exported on first request, and
     # each image's features (image_embed + both high-res maps, float16). Until they load, or if they
     # fail, the page decodes on the server (POST .../decode).
-    from samkit.serve.decoder_file import Sam2DecoderFile
-
-    sam2_file = Sam2DecoderFile(model, state / "models") if sam2 else None
-    app.state.sam2_decoder_file = sam2_file
 
     def sam2_decoder_route(index: int):
         def get_sam2_decoder() -> FileResponse:
