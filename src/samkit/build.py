@@ -21,6 +21,7 @@ import torch
 from samkit.checkpoint_files import SAFETENSORS_CONFIG_KEY, SAFETENSORS_FORMAT, SAFETENSORS_FORMAT_KEY  # noqa: F401
 from samkit.checkpoint_files import guess_sam1_preset as _guess_preset
 from samkit.checkpoint_files import read_torch_state_dict as _read_torch_state_dict
+from samkit.checkpoint_files import state_dict_mismatch
 from samkit.config import PRESETS, SamConfig, get_preset
 from samkit.config_sam2 import Sam2Config, is_sam2_name
 from samkit.default_model import BUILTIN_SAM2_NAMES, default_weights
@@ -79,25 +80,13 @@ def build_sam(config: SamConfig | str) -> Sam:
 
 def load_state_dict_strict(model: Sam, state: dict[str, torch.Tensor], source: str, preset: str) -> None:
     """Load with a strict key and shape check; the error names the file and what did not fit."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong_shape = [k for k in set(own) & set(state) if own[k].shape != state[k].shape]
-    if missing or unexpected or wrong_shape:
+    parts = state_dict_mismatch(model.state_dict(), state)
+    if parts:
         guess = _guess_preset(state)
         hint = f"; it looks like {guess}, you asked for {preset}" if guess and guess != preset else ""
         sam2 = _describe_if_sam2(state)
         if sam2:
             hint = f"; it is {sam2}, not a SAM 1 one"
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
-        if wrong_shape:
-            k = sorted(wrong_shape)[0]
-            parts.append(f"{len(wrong_shape)} shape mismatches (e.g. {k}: file {tuple(state[k].shape)}, "
-                         f"model {tuple(own[k].shape)})")
         raise CheckpointError(f"{source} does not fit preset {preset}: {', '.join(parts)}{hint}")
     model.load_state_dict(state, strict=True)
 

@@ -17,6 +17,24 @@ SAFETENSORS_FORMAT_KEY = "format"
 SAFETENSORS_FORMAT = "samkit.sam.v1"
 
 
+def state_dict_mismatch(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> list[str]:
+    """What keeps `state` (a file's) from loading strictly into a model whose state dict is `own`:
+    one phrase per kind of problem with its count and first example, [] when it fits."""
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong_shape = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys (e.g. {missing[0]})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
+    if wrong_shape:
+        k = wrong_shape[0]
+        parts.append(f"{len(wrong_shape)} shape mismatches (e.g. {k}: file {tuple(state[k].shape)}, "
+                     f"model {tuple(own[k].shape)})")
+    return parts
+
+
 def guess_sam1_preset(state: dict[str, torch.Tensor]) -> str | None:
     """Which official preset a raw state dict belongs to, from a few tell-tale tensor shapes."""
     if any(k.startswith("image_encoder.layers.") for k in state):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from samkit.checkpoint_files import state_dict_mismatch
 from samkit.config_sam2 import SAM2_PRESETS, Sam2Config
 from samkit.errors import CheckpointError
 
@@ -104,20 +105,8 @@ def load_sam2_state_dict_strict(model: "SAM2Base", state: dict[str, torch.Tensor
     if checkpoint_family(state) == "sam1":
         raise CheckpointError(f"{source} is {describe_state_dict(state)}, not a SAM 2 one (you asked for "
                               f"{preset}); load it with samkit.load_model(checkpoint=...) or sam_model_registry")
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong_shape = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or wrong_shape:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
-        if wrong_shape:
-            k = wrong_shape[0]
-            parts.append(f"{len(wrong_shape)} shape mismatches (e.g. {k}: file {tuple(state[k].shape)}, "
-                         f"model {tuple(own[k].shape)})")
+    parts = state_dict_mismatch(model.state_dict(), state)
+    if parts:
         guess = guess_sam2_preset(state)
         if guess and guess != preset:
             hint = f"; it looks like {guess}, you asked for {preset}"

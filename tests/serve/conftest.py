@@ -41,7 +41,8 @@ def image_folder(tmp_path) -> Path:
 
 @pytest.fixture
 def make_client(tiny_model, tmp_path):
-    """make_client(folder, **create_app_kwargs) -> a started TestClient (closed at teardown)."""
+    """make_client(folder, model=tiny_model, **create_app_kwargs) -> a started TestClient (closed at
+    teardown); the decoder export is not started unless asked for."""
     from fastapi.testclient import TestClient
 
     from samkit.serve import create_app
@@ -51,10 +52,10 @@ def make_client(tiny_model, tmp_path):
     static.mkdir(exist_ok=True)
     (static / "index.html").write_text("<!doctype html><title>samkit test page</title>")
 
-    def make(folder: Path, **kwargs) -> TestClient:
+    def make(folder: Path, model=None, **kwargs) -> TestClient:
         kwargs.setdefault("static_dir", static)
         kwargs.setdefault("export_decoder_on_start", False)
-        client = TestClient(create_app(folder, tiny_model, **kwargs))
+        client = TestClient(create_app(folder, tiny_model if model is None else model, **kwargs))
         client.__enter__()
         clients.append(client)
         return client

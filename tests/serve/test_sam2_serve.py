@@ -32,26 +32,9 @@ def sam2_folder(tmp_path) -> Path:
 
 
 @pytest.fixture
-def sam2_client(sam2_model, tmp_path):
+def sam2_client(sam2_model, make_client):
     """sam2_client(folder, **create_app_kwargs) -> a started TestClient on the SAM 2 model."""
-    from fastapi.testclient import TestClient
-
-    from samkit.serve import create_app
-
-    static = tmp_path / "static"
-    static.mkdir()
-    (static / "index.html").write_text("<!doctype html><title>samkit test page</title>")
-    clients = []
-
-    def make(folder: Path, **kwargs) -> TestClient:
-        client = TestClient(create_app(folder, sam2_model, static_dir=static, **kwargs))
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield make
-    for c in clients:
-        c.__exit__(None, None, None)
+    return lambda folder, **kwargs: make_client(folder, model=sam2_model, **kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -44,27 +44,9 @@ def video_folder(tmp_path) -> Path:
 
 
 @pytest.fixture
-def client_for(video_model, tmp_path):
+def client_for(video_model, make_client):
     """client_for(folder, model=video_model) -> a started TestClient (closed at teardown)."""
-    from fastapi.testclient import TestClient
-
-    from samkit.serve import create_app
-
-    static = tmp_path / "static"
-    static.mkdir()
-    (static / "index.html").write_text("<!doctype html><title>samkit test page</title>")
-    clients = []
-
-    def make(folder: Path, model=None) -> TestClient:
-        client = TestClient(create_app(folder, model if model is not None else video_model, static_dir=static,
-                                       export_decoder_on_start=False))
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield make
-    for c in clients:
-        c.__exit__(None, None, None)
+    return lambda folder, model=None: make_client(folder, model=video_model if model is None else model)
 
 
 @pytest.fixture

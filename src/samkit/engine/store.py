@@ -21,7 +21,6 @@ import random
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from pycocotools import mask as mask_utils
 
 from samkit.coco_rle import rle_problem
 from samkit.errors import InputError
+from samkit.sqlite_tx import immediate_transaction
 
 MASK_STATES = ("accepted", "proposed", "rejected")
 STAGES = (1, 2, 3)
@@ -178,16 +178,8 @@ class EngineStore:
             self._local.conn = conn
         return conn
 
-    @contextmanager
     def _tx(self):
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")  # take the write lock now: no lost update between read and write
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        return immediate_transaction(self._conn())
 
     def _read(self, sql: str, args: tuple = ()) -> list:
         return self._conn().execute(sql, args).fetchall()

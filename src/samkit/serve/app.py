@@ -200,44 +200,40 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
             raise HTTPException(503, str(e)) from None
         return FileResponse(path, media_type="application/octet-stream", headers={"Cache-Control": "no-cache"})
 
-    # The page's fast decoder (export/decoder_split.py), beside DECODER_URL: a once-per-image graph
-    # and a per-click graph. 404 when there is none (SAM 2, or --decoder-onnx): the page then runs DECODER_URL.
-    def split_decoder_route(index: int):
-        def get_split_decoder() -> FileResponse:
-            if decoder is None:
-                raise HTTPException(404, "this model (SAM 2) has no split browser decoder")
-            try:
-                paths = decoder.wait_split(timeout=600)
-            except RuntimeError as e:
-                raise HTTPException(404 if decoder.split_error else 503, str(e)) from None
-            return FileResponse(paths[index], media_type="application/octet-stream", headers={"Cache-Control": "no-cache"})
-        return get_split_decoder
+    # The page's fast decoders, two graphs each: a once-per-image graph and a per-click graph. SAM 1's
+    # (export/decoder_split.py) sits beside DECODER_URL; 404 when there is none (SAM 2, or --decoder-onnx),
+    # and the page then runs DECODER_URL. SAM 2's (export/sam2_decoder_split.py) is exported on first
+    # request; until it and the image's features (GET .../features) load, or if they fail, the page
+    # decodes on the server (POST .../decode).
+    def sam1_split_paths() -> list[Path]:
+        if decoder is None:
+            raise HTTPException(404, "this model (SAM 2) has no split browser decoder")
+        try:
+            return decoder.wait_split(timeout=600)
+        except RuntimeError as e:
+            raise HTTPException(404 if decoder.split_error else 503, str(e)) from None
 
-    for index, part in enumerate(("image", "prompt")):
-        app.get(DECODER_URL.replace("decoder.onnx", f"decoder-{part}.onnx"), response_class=FileResponse,
-                name=f"get_decoder_{part}", responses={
-                    **binary_response("application/octet-stream", description=f"The split decoder's {part} graph"),
-                    **error_responses(404, 503)})(split_decoder_route(index))
+    def sam2_split_paths() -> list[Path]:
+        if sam2_file is None:
+            raise HTTPException(404, "this model is SAM 1: its page decoder is at " + DECODER_URL)
+        try:
+            return sam2_file.wait(timeout=600)
+        except RuntimeError as e:
+            raise HTTPException(404 if sam2_file.error else 503, str(e)) from None
 
-    # SAM 2 in the page (export/sam2_decoder_split.py): its split decoder, exported on first request, and
-    # each image's features (image_embed + both high-res maps, float16). Until they load, or if they
-    # fail, the page decodes on the server (POST .../decode).
+    def split_graph_route(index: int, split_paths):
+        """GET handler for graph `index` (0 image, 1 prompt) of the files split_paths() returns."""
+        def get_split_graph() -> FileResponse:
+            return FileResponse(split_paths()[index], media_type="application/octet-stream",
+                                headers={"Cache-Control": "no-cache"})
+        return get_split_graph
 
-    def sam2_decoder_route(index: int):
-        def get_sam2_decoder() -> FileResponse:
-            if sam2_file is None:
-                raise HTTPException(404, "this model is SAM 1: its page decoder is at " + DECODER_URL)
-            try:
-                paths = sam2_file.wait(timeout=600)
-            except RuntimeError as e:
-                raise HTTPException(404 if sam2_file.error else 503, str(e)) from None
-            return FileResponse(paths[index], media_type="application/octet-stream", headers={"Cache-Control": "no-cache"})
-        return get_sam2_decoder
-
-    for index, part in enumerate(("image", "prompt")):
-        app.get(f"/models/sam2-decoder-{part}.onnx", response_class=FileResponse, name=f"get_sam2_decoder_{part}",
-                responses={**binary_response("application/octet-stream", description=f"SAM 2's split decoder, {part} graph"),
-                           **error_responses(404, 503)})(sam2_decoder_route(index))
+    for family, split_paths, url_stem, what in (("", sam1_split_paths, "decoder", "The split decoder's"),
+                                                ("sam2_", sam2_split_paths, "sam2-decoder", "SAM 2's split decoder,")):
+        for index, part in enumerate(("image", "prompt")):
+            app.get(f"/models/{url_stem}-{part}.onnx", response_class=FileResponse, name=f"get_{family}decoder_{part}",
+                    responses={**binary_response("application/octet-stream", description=f"{what} {part} graph"),
+                               **error_responses(404, 503)})(split_graph_route(index, split_paths))
 
     @app.get("/api/images/{image_id}/features", response_class=Response, responses={
         **binary_response("application/octet-stream", description="SAM 2: image_embed, high_res_feats[0], "

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from samkit.sqlite_tx import immediate_transaction
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -100,14 +102,8 @@ class Store:
 
     @contextmanager
     def _transaction(self):
-        with self._lock, self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._lock, self._connect() as conn, immediate_transaction(conn):
+            yield conn
 
     # ------------------------------------------------------------------ images
     def image_by_name(self, file_name: str) -> ImageRow | None:

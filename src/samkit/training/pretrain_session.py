@@ -20,7 +20,7 @@ from samkit.data.mixture import WeightedMixture
 from samkit.errors import CheckpointError
 from samkit.training import checkpointing as ckpt
 from samkit.training.distributed import DistInfo
-from samkit.training.hooks import CheckpointHook, MetricsFile, MetricsHook, ProgressHook, TimeLimitHook
+from samkit.training.hooks import MetricsFile, MetricsHook, ProgressHook
 from samkit.training.mae import MaskedAutoencoder
 from samkit.training.mae_data import MaeImageDataset, collate_images
 from samkit.training.mae_pictures import ReconstructionHook
@@ -29,8 +29,8 @@ from samkit.training.schedule import WarmupDecay, build_scheduler
 from samkit.training.scratch_init import init_for_scratch_training
 from samkit.training.session import (
     build_optimizer, build_splits, check_fresh_or_resume, restore_state, run_in_process_group,
+    train_with_checkpoints,
 )
-from samkit.training.trainer import Trainer
 
 log = logging.getLogger("samkit.training")
 
@@ -100,14 +100,7 @@ def _run(cfg: PretrainConfig, resume: str | None, info: DistInfo, device: torch.
                                         sam_cfg.pixel_mean, sam_cfg.pixel_std)
         hooks.append(recon_hook)
     hooks.extend(extra_hooks)
-    ckpt_hook = CheckpointHook(run_dir, cfg.run.ckpt_every, cfg.run.keep_checkpoints)
-    hooks.append(ckpt_hook)
-    if cfg.run.max_minutes > 0:
-        hooks.append(TimeLimitHook(cfg.run.max_minutes))
-    trainer = Trainer(cfg=cfg, step_module=mae, forward_module=forward_module, optimizer=optimizer,
-                      scheduler=scheduler, batches=iter(loader), device=device, dist_info=info, hooks=hooks,
-                      start_step=start_step, start_position=start_position,
-                      global_batch=cfg.run.batch_size * info.world_size)
-    trainer.train()
-    return {"step": trainer.step, "checkpoint": str(ckpt_hook.last_path) if ckpt_hook.last_path else None,
-            "val": recon_hook.history if recon_hook else [], "trainer": trainer}
+    return train_with_checkpoints(cfg, run_dir, hooks, recon_hook, step_module=mae, forward_module=forward_module,
+                                  optimizer=optimizer, scheduler=scheduler, batches=iter(loader), device=device,
+                                  dist_info=info, start_step=start_step, start_position=start_position,
+                                  global_batch=cfg.run.batch_size * info.world_size)

@@ -14,6 +14,8 @@ from samkit.errors import CheckpointError, InputError
 from samkit.training import checkpointing as ckpt
 from samkit.training.config import TrainConfig
 from samkit.training.distributed import init_distributed, shutdown
+from samkit.training.hooks import CheckpointHook, TimeLimitHook
+from samkit.training.trainer import Trainer
 
 log = logging.getLogger("samkit.training")
 
@@ -111,3 +113,23 @@ def run_in_process_group(run, cfg, resume: str | None, hooks: list | None) -> di
         return run(cfg, resume, info, device, hooks or [])
     finally:
         shutdown(info)
+
+
+def train_with_checkpoints(cfg, run_dir: Path, hooks: list, history_hook=None, checkpoint_followers=None,
+                           **trainer_args) -> dict:
+    """The end every training session shares: checkpoint every cfg.run.ckpt_every steps (then any
+    hooks checkpoint_followers(ckpt_hook) returns, which act on each saved checkpoint), stop after
+    cfg.run.max_minutes, train, and report.
+
+    trainer_args go to Trainer (step_module, optimizer, batches, dist_info, ...); cfg and hooks are
+    passed for it. Returns {"step", "checkpoint" (last path or None), "val" (history_hook's
+    history, [] without one), "trainer"}.
+    """
+    ckpt_hook = CheckpointHook(run_dir, cfg.run.ckpt_every, cfg.run.keep_checkpoints)
+    hooks = [*hooks, ckpt_hook, *(checkpoint_followers(ckpt_hook) if checkpoint_followers else [])]
+    if cfg.run.max_minutes > 0:
+        hooks.append(TimeLimitHook(cfg.run.max_minutes))
+    trainer = Trainer(cfg=cfg, hooks=hooks, **trainer_args)
+    trainer.train()
+    return {"step": trainer.step, "checkpoint": str(ckpt_hook.last_path) if ckpt_hook.last_path else None,
+            "val": history_hook.history if history_hook else [], "trainer": trainer}

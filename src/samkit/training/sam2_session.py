@@ -29,10 +29,10 @@ from samkit.training import checkpointing as ckpt
 from samkit.training.config import TrainConfig
 from samkit.training.distributed import DistInfo
 from samkit.training.hooks import (
-    CheckpointHook, MetricsFile, MetricsHook, ProgressHook, TimeLimitHook, ValidationHook,
+    CheckpointHook, MetricsFile, MetricsHook, ProgressHook, ValidationHook,
 )
 from samkit.training.lora import LoRAAdapters
-from samkit.training.run_setup import build_optimizer, restore_state
+from samkit.training.run_setup import build_optimizer, restore_state, train_with_checkpoints
 from samkit.training.sam2_step import Sam2ClipStep
 from samkit.training.sam2_validation import evaluate_sam2, summary_line
 from samkit.training.schedule import WarmupDecay, build_scheduler
@@ -192,14 +192,8 @@ def run_sam2(cfg: TrainConfig, sam, resume_dir: Path | None, info: DistInfo, dev
                                   evaluate=evaluate_sam2, summary=summary_line)
         hooks.append(val_hook)
     hooks.extend(extra_hooks)
-    ckpt_hook = CheckpointHook(run_dir, cfg.run.ckpt_every, cfg.run.keep_checkpoints)
-    hooks += [ckpt_hook, OfficialLayoutHook(ckpt_hook)]
-    if cfg.run.max_minutes > 0:
-        hooks.append(TimeLimitHook(cfg.run.max_minutes))
-    trainer = Trainer(cfg=cfg, step_module=step_module, forward_module=forward_module, optimizer=optimizer,
-                      scheduler=scheduler, batches=iter(loader), device=device, dist_info=info, hooks=hooks,
-                      start_step=start_step, start_position=start_position,
-                      global_batch=cfg.run.batch_size * info.world_size, adapters=adapters)
-    trainer.train()
-    return {"step": trainer.step, "checkpoint": str(ckpt_hook.last_path) if ckpt_hook.last_path else None,
-            "val": val_hook.history if val_hook else [], "trainer": trainer}
+    return train_with_checkpoints(cfg, run_dir, hooks, val_hook, lambda ckpt_hook: [OfficialLayoutHook(ckpt_hook)],
+                                  step_module=step_module, forward_module=forward_module, optimizer=optimizer,
+                                  scheduler=scheduler, batches=iter(loader), device=device, dist_info=info,
+                                  start_step=start_step, start_position=start_position,
+                                  global_batch=cfg.run.batch_size * info.world_size, adapters=adapters)

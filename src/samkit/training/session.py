@@ -21,17 +21,17 @@ from samkit.training import checkpointing as ckpt
 from samkit.training.config import TrainConfig
 from samkit.training.distributed import DistInfo
 from samkit.training.hooks import (
-    CheckpointHook, MetricsFile, MetricsHook, ProgressHook, TimeLimitHook, ValidationHook,
+    MetricsFile, MetricsHook, ProgressHook, ValidationHook,
 )
 from samkit.training.interactive import InteractiveSamStep
 from samkit.training.lora import LoRAAdapters
 from samkit.training.run_setup import (  # noqa: F401  (re-exported: pretrain_session and tests use them)
     build_optimizer, build_splits, check_fresh_or_resume, restore_state, run_in_process_group,
+    train_with_checkpoints,
 )
 from samkit.training.sam2_session import run_sam2
 from samkit.training.schedule import WarmupDecay, build_scheduler
 from samkit.training.scratch_init import init_for_scratch_training
-from samkit.training.trainer import Trainer
 
 log = logging.getLogger("samkit.training")
 
@@ -131,14 +131,8 @@ def _run(cfg: TrainConfig, resume: str | None, info: DistInfo, device: torch.dev
         val_hook = ValidationHook(batches, metrics, cfg.run.val_every, cfg.run.val_clicks)
         hooks.append(val_hook)
     hooks.extend(extra_hooks)
-    ckpt_hook = CheckpointHook(run_dir, cfg.run.ckpt_every, cfg.run.keep_checkpoints)
-    hooks.append(ckpt_hook)
-    if cfg.run.max_minutes > 0:
-        hooks.append(TimeLimitHook(cfg.run.max_minutes))
-    trainer = Trainer(cfg=cfg, step_module=step_module, forward_module=forward_module, optimizer=optimizer,
-                      scheduler=scheduler, batches=iter(loader), device=device, dist_info=info, hooks=hooks,
-                      start_step=start_step, start_position=start_position,
-                      global_batch=cfg.run.batch_size * info.world_size, adapters=adapters)
-    trainer.train()
-    return {"step": trainer.step, "checkpoint": str(ckpt_hook.last_path) if ckpt_hook.last_path else None,
-            "val": val_hook.history if val_hook else [], "trainer": trainer}
+    return train_with_checkpoints(cfg, run_dir, hooks, val_hook, step_module=step_module,
+                                  forward_module=forward_module, optimizer=optimizer, scheduler=scheduler,
+                                  batches=iter(loader), device=device, dist_info=info, start_step=start_step,
+                                  start_position=start_position, global_batch=cfg.run.batch_size * info.world_size,
+                                  adapters=adapters)
