@@ -15,11 +15,9 @@ POST /api/ml/{id}/interactive-annotating round trips (Label Studio -> backend ->
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src")]
-LS_VENV = ROOT / ".venv-labelstudio"
-DRIVER = ROOT / "tests" / "integrations_labelstudio" / "ls_sdk_driver.py"
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests" / "integrations_labelstudio")]
+from ls_venv import LS_VENV, free_port, sdk, wait_up  # noqa: E402  (the tests' Label Studio helpers)
+
 SHARED_PHOTO = Path(os.environ.get("SAMKIT_SHARED_DATA", ROOT.parent / "shared" / "data")) / "coco" / "images" / "train2017"
 TOKEN = "samkit-bench-token-0123456789"
 CONFIG = """<View><Image name="image" value="$image"/>
@@ -39,34 +37,6 @@ CONFIG = """<View><Image name="image" value="$image"/>
 <BrushLabels name="brush" toName="image"><Label value="object"/></BrushLabels></View>"""
 DOC = ROOT / "docs" / "label-studio.md"
 BEGIN, END = "<!-- bench_label_studio:begin -->", "<!-- bench_label_studio:end -->"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_up(url: str, proc: subprocess.Popen, seconds: float = 300) -> None:
-    import httpx
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"{url} exited with {proc.returncode}")
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    sys.exit(f"{url} did not start in {seconds} s")
-
-
-def sdk(op: str, **cmd) -> dict:
-    out = subprocess.run([str(LS_VENV / "bin" / "python"), str(DRIVER)], input=json.dumps({"op": op, **cmd}),
-                         text=True, capture_output=True, check=True)
-    return json.loads(out.stdout)
 
 
 def images(folder: Path, n: int) -> list[np.ndarray]:
@@ -131,8 +101,8 @@ def main() -> None:
         procs.append(subprocess.Popen([sys.executable, "-m", "samkit", "label-studio", "--port", str(be_port), "--model",
                                        args.model, "--dataset-dir", str(tmp / "ds"), "--cache-dir", str(tmp / "emb")],
                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-        wait_up(ls_url, procs[0])
-        wait_up(be_url, procs[1])
+        wait_up(ls_url, procs[0], 300)
+        wait_up(be_url, procs[1], 300)
         project = sdk("project", url=ls_url, token=TOKEN, title="samkit bench", label_config=CONFIG,
                       storage_path=str(docroot / "images"), ml_url=be_url)
         tasks = sorted(project["tasks"], key=lambda t: t["data"]["image"])

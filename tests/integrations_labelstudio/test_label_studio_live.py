@@ -10,10 +10,8 @@ import os
 import shutil
 import signal
 import sqlite3
-import socket
 import subprocess
 import sys
-import time
 from contextlib import closing
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
@@ -38,26 +36,6 @@ BRUSH_CONFIG = """<View><Image name="image" value="$image"/>
 POLYGON_CONFIG = BRUSH_CONFIG.replace("BrushLabels", "PolygonLabels").replace('name="brush"', 'name="poly"')
 AMG_ARGS = ["--amg-points-per-side", "4", "--amg-pred-iou-thresh", "0", "--amg-stability-thresh", "0",
             "--amg-max-masks", "5"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_up(url: str, proc: subprocess.Popen, log: Path, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"{url} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} did not come up in {seconds:.0f} s:\n{log.read_text()[-3000:]}")
 
 
 def _backup_sqlite(src: Path, dst: Path) -> None:
@@ -100,7 +78,7 @@ def label_studio(tmp_path_factory):
     root = tmp_path_factory.mktemp("label_studio")
     docroot = root / "files"
     images = _images(docroot / "images")
-    port = _free_port()
+    port = ls_venv.free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(root / "data"), "DJANGO_DB": "sqlite",
            "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true", "LOCAL_FILES_SERVING_ENABLED": "true",
@@ -117,7 +95,7 @@ def label_studio(tmp_path_factory):
                                  "--password", "samkit-test-pw", "--user-token", TOKEN],
                                 stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True)
     try:
-        _wait_up(url, proc, log, 240)
+        ls_venv.wait_up(url, proc, 240, log)
         if not template.is_file():
             _backup_sqlite(root / "data" / "label_studio.sqlite3", template)
         yield {"url": url, "token": TOKEN, "images_dir": docroot / "images", "images": images, "root": root}
@@ -134,7 +112,7 @@ def checkpoint(tmp_path_factory):
 
 
 def _start_backend(root: Path, checkpoint: Path, name: str, *extra: str) -> tuple[subprocess.Popen, str, Path]:
-    port = _free_port()
+    port = ls_venv.free_port()
     log = root / f"{name}.log"
     dataset = root / f"{name}_dataset"
     with open(log, "w") as out:
@@ -142,7 +120,7 @@ def _start_backend(root: Path, checkpoint: Path, name: str, *extra: str) -> tupl
                                  str(checkpoint), "--dataset-dir", str(dataset), "--cache-dir", str(root / "emb"),
                                  *AMG_ARGS, *extra], stdout=out, stderr=subprocess.STDOUT,
                                 env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
-    _wait_up(f"http://127.0.0.1:{port}", proc, log, 120)
+    ls_venv.wait_up(f"http://127.0.0.1:{port}", proc, 120, log)
     return proc, f"http://127.0.0.1:{port}", dataset
 
 
