@@ -53,6 +53,12 @@ def test_split_decoder_warms_up_when_the_image_opens(tiny_server):
         page.keyboard.press("h")
         ms = click_latencies(page, [(120.0, 90.0), (300.0, 220.0), (100.0, 230.0), (200.0, 150.0)], HW)
         print(f"\nopen: image graph {image_ms:.1f} ms, warm-up decode {warm_ms:.1f} ms; clicks {np.round(ms, 1)} ms")
+        # Each click's draw time and its split (benchmarks/browser_decode.py reports both).
+        clicks = page.evaluate("window.__samkitStats.decodes.filter(d => d.kind === 'click')")
+        for d in clicks:
+            parts = d["drawParts"]
+            assert d["drawMs"] >= 0 and set(parts) == {"mask", "overlay", "panels"}
+            assert min(parts.values()) >= 0 and sum(parts.values()) <= d["drawMs"] + 1.0
         assert not page.errors, page.errors
 
 

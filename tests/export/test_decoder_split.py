@@ -75,6 +75,36 @@ def test_int8_prompt_graph(tiny_model, tmp_path):
     assert np.mean(report.mask_ious) >= 0.97, report.summary()  # random weights: speckled masks
 
 
+@pytest.mark.parametrize("orig_hw", [(480, 640), (640, 480)])
+def test_upscaling_fold_is_the_same_function_in_float64(tiny_model, orig_hw):
+    """upscale_fold.py's identity, checked where float32 rounding cannot hide an error: the folded first
+    upscaling convolution (image part from the image graph) equals the plain one to ~1e-12."""
+    import copy
+
+    from samkit.export.decoder_split import SamImageSideOnnx, SamPromptOnnx
+    from samkit.export.upscale_fold import image_part
+
+    model = copy.deepcopy(tiny_model)
+    with torch.no_grad():  # LayerNorm gains / biases away from 1 / 0, so each term of the fold matters
+        for blk in model.mask_decoder.transformer.layers:
+            blk.norm4.weight.uniform_(0.5, 1.5)
+            blk.norm4.bias.normal_()
+    c, (h, w) = model.prompt_encoder.embed_dim, model.prompt_encoder.image_embedding_size
+    gen = torch.Generator().manual_seed(0)
+    # The image graph in float32 (the dense PE grid is float32), its outputs and the rest in float64.
+    side = [t.double() for t in SamImageSideOnnx(model)(torch.randn(1, c, h, w, generator=gen))[:-1]]
+    model = model.double()
+    side.append(image_part(model.mask_decoder, side[0]))
+    coords = torch.rand(1, 3, 2, generator=gen, dtype=torch.float64) * 200
+    labels = torch.tensor([[1.0, 0.0, -1.0]], dtype=torch.float64)
+    size = torch.tensor(orig_hw, dtype=torch.float64)
+    folded = SamPromptOnnx(model)(coords, labels, size, *side)
+    plain = SamPromptOnnx(model, fold_upscaling=False)(coords, labels, size, *side)
+    assert side[-1].shape == (h * w, 4 * model.mask_decoder.output_upscaling[0].out_channels)
+    assert (folded[0] > -30).any() and torch.equal(folded[1], plain[1])
+    assert (folded[0] - plain[0]).abs().max() < 1e-10
+
+
 def test_fuse_gelu_keeps_the_function():
     from onnx import TensorProto, helper
 

@@ -65,6 +65,17 @@ export function chooseThreads(): number {
   return Math.max(1, Math.min(4, Math.ceil(cores / 2)));
 }
 
+/**
+ * Whether onnxruntime's worker threads spin-wait after a run (onnxruntime's default) or sleep. Spinning
+ * shaves a wake-up off each parallel op, but the spinning workers keep the cores busy after the decode,
+ * while the page draws the mask (and on this shared 2-core machine while other processes run): measured
+ * interleaved there, sleeping workers gave both the faster decode and the faster draw at 2 threads
+ * (docs/benchmarks.md). So they sleep; `?spin=1` restores onnxruntime's default.
+ */
+export function spinning(): boolean {
+  return new URLSearchParams(location.search).get("spin") === "1";
+}
+
 /** The split decoder's files, beside the official decoder's URL (.../decoder.onnx). */
 export function splitUrls(url: string): { image: string; prompt: string } {
   const base = new URL(url, location.href);
@@ -118,6 +129,7 @@ export class SamDecoder implements PromptDecoder {
     const threads = chooseThreads();
     ort.env.wasm.numThreads = threads;
     const options: ort.InferenceSession.SessionOptions = { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
+    if (!spinning()) options.extra = { session: { intra_op: { allow_spinning: "0" } } };
     const base = { threads, crossOriginIsolated: !!globalThis.crossOriginIsolated };
     let splitError = "";
     if (new URLSearchParams(location.search).get("decoder") !== "official") {

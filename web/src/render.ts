@@ -26,42 +26,66 @@ function packRgba([r, g, b]: Rgb, a: number): number {
 }
 
 /**
- * Paint a binary mask (`inside(i)` for row-major pixel i of an h x w grid) into a canvas:
- * a translucent fill plus an opaque 1-px outline where a 4-neighbour is outside.
+ * Paint a binary mask (row-major h x w bytes, non-zero inside) into the pixels `px` (cleared first):
+ * a translucent fill plus an opaque 1-px outline where a 4-neighbour is outside. Plain typed-array
+ * loops (no per-pixel closure calls): this runs for every click and hover frame.
  */
-function paintMask(inside: (i: number) => boolean, hw: Hw, rgb: Rgb, fillAlpha: number): HTMLCanvasElement {
+function paintPixels(px: Uint32Array, mask: Uint8Array, hw: Hw, rgb: Rgb, fillAlpha: number): void {
   const [h, w] = hw;
-  const canvas = document.createElement("canvas");
-  canvas.width = w;
-  canvas.height = h;
-  const ctx = canvas.getContext("2d")!;
-  const data = ctx.createImageData(w, h);
-  const px = new Uint32Array(data.data.buffer);
   const fill = packRgba(rgb, fillAlpha);
   const edge = packRgba(rgb, 255);
+  px.fill(0);
   for (let y = 0; y < h; y++) {
+    const row = y * w;
+    const rowEdge = y === 0 || y === h - 1;
     for (let x = 0; x < w; x++) {
-      const i = y * w + x;
-      if (!inside(i)) continue;
-      const border =
-        x === 0 || y === 0 || x === w - 1 || y === h - 1 ||
-        !inside(i - 1) || !inside(i + 1) || !inside(i - w) || !inside(i + w);
+      const i = row + x;
+      if (mask[i] === 0) continue;
+      const border = rowEdge || x === 0 || x === w - 1 ||
+        mask[i - 1] === 0 || mask[i + 1] === 0 || mask[i - w] === 0 || mask[i + w] === 0;
       px[i] = border ? edge : fill;
     }
   }
+}
+
+function paintMask(mask: Uint8Array, hw: Hw, rgb: Rgb, fillAlpha: number): HTMLCanvasElement {
+  const canvas = document.createElement("canvas");
+  canvas.width = hw[1];
+  canvas.height = hw[0];
+  const ctx = canvas.getContext("2d")!;
+  const data = ctx.createImageData(hw[1], hw[0]);
+  paintPixels(new Uint32Array(data.data.buffer), mask, hw, rgb, fillAlpha);
   ctx.putImageData(data, 0, 0);
   return canvas;
 }
 
-/** Canvas for mask `index` of decoder logits (M x h x w) thresholded at `threshold`. */
-export function logitsCanvas(logits: Float32Array, index: number, hw: Hw, threshold: number, rgb: Rgb): HTMLCanvasElement {
-  const offset = index * hw[0] * hw[1];
-  return paintMask((i) => logits[offset + i] > threshold, hw, rgb, 110);
-}
-
 /** Canvas for a binary row-major mask. */
 export function binaryCanvas(mask: Uint8Array, hw: Hw, rgb: Rgb, alpha = 100): HTMLCanvasElement {
-  return paintMask((i) => mask[i] !== 0, hw, rgb, alpha);
+  return paintMask(mask, hw, rgb, alpha);
+}
+
+/**
+ * One canvas repainted in place for a mask that changes every frame (the current click / hover mask):
+ * no canvas, context or ImageData allocated per frame. The canvas it returns is the same each time.
+ */
+export class MaskPainter {
+  readonly canvas = document.createElement("canvas");
+  private data: ImageData | null = null;
+  private px = new Uint32Array(0);
+
+  paint(mask: Uint8Array, hw: Hw, rgb: Rgb, fillAlpha = 110): HTMLCanvasElement {
+    const [h, w] = hw;
+    const ctx = this.canvas.getContext("2d")!;
+    if (!this.data || this.data.width !== w || this.data.height !== h) {
+      this.canvas.width = w;
+      this.canvas.height = h;
+      this.data = ctx.createImageData(w, h);
+      this.px = new Uint32Array(this.data.data.buffer);
+    }
+    paintPixels(this.px, mask, hw, rgb, fillAlpha);
+    ctx.putImageData(this.data, 0, 0);
+    return this.canvas;
+  }
 }
 
 export interface OverlayScene {

@@ -14,6 +14,8 @@ export interface DecodeSample {
   lowHw: [number, number];
   /** For clicks: ms from the decode's end until the mask was drawn (upscale + paint + panels). */
   drawMs?: number;
+  /** drawMs split: mask (upscale + threshold + paint), overlay (canvas drawing), panels (mask choices, lists). */
+  drawParts?: { mask: number; overlay: number; panels: number };
 }
 
 export interface SamkitStats {

@@ -9,6 +9,11 @@
  * weighted sum of at most 4 low-res rows (columns). Computing it for one mask costs a few ms where
  * asking the ONNX graph for all four masks at full size costs hundreds (and 4 x H x W floats).
  * SAM 2's logits cover the whole image instead (`upscaleLogitsWholeImage`).
+ *
+ * Drawing needs only the thresholded mask: `MaskUpscaler` writes it straight into a reused byte
+ * buffer (no float image, no allocation per frame, taps cached per size) and skips output rows and
+ * columns whose taps all lie outside the low-res mask's bounding box: bilinear weights are
+ * non-negative and sum to 1, so such a pixel is a weighted mean of logits <= threshold (0 for SAM).
  */
 import type { Hw } from "./coords";
 
@@ -79,6 +84,99 @@ export function upscaleLogitsWholeImage(low: Float32Array, index: number, lowHw:
 }
 
 type Taps = { idx: Int32Array; w: Float32Array };
+
+/** Output index range [first, last] whose taps reach into low-res [lo, hi] (taps rise with the index). */
+function tapRange(t: Taps, lo: number, hi: number): [number, number] {
+  const n = t.idx.length / 4;
+  let first = 0;
+  while (first < n && Math.max(t.idx[4 * first], t.idx[4 * first + 1], t.idx[4 * first + 2], t.idx[4 * first + 3]) < lo) first++;
+  let last = n - 1;
+  while (last >= first && Math.min(t.idx[4 * last], t.idx[4 * last + 1], t.idx[4 * last + 2], t.idx[4 * last + 3]) > hi) last--;
+  return [first, last];
+}
+
+/**
+ * Thresholded upscaling of one mask into a reused buffer, for drawing (one instance per drawn layer).
+ * `mask(...)` returns outH x outW bytes, 1 where the upscaled logit > threshold: the same pixels as
+ * thresholding upscaleLogits / upscaleLogitsWholeImage.
+ */
+export class MaskUpscaler {
+  private key = "";
+  private ty: Taps | null = null;
+  private tx: Taps | null = null;
+  private cols = new Float32Array(0);
+  private out = new Uint8Array(0);
+  private rowsUsed: [number, number] = [0, -1]; // low-res rows / cols any tap reads
+  private colsUsed: [number, number] = [0, -1];
+
+  /** SAM 1 (padded square frame: wholeImage false) or SAM 2 (logits cover the image: true). */
+  mask(low: Float32Array, index: number, lowHw: Hw, imgSize: number, origHw: Hw, outHw: Hw, threshold: number,
+       wholeImage = false): Uint8Array {
+    const key = `${lowHw} ${imgSize} ${origHw} ${outHw} ${wholeImage}`;
+    if (key !== this.key || !this.ty || !this.tx) {
+      const [cropH, cropW] = wholeImage ? origHw : inputHw(origHw, imgSize);
+      this.ty = compositeTaps(lowHw[0], wholeImage ? origHw[0] : imgSize, cropH, outHw[0]);
+      this.tx = compositeTaps(lowHw[1], wholeImage ? origHw[1] : imgSize, cropW, outHw[1]);
+      this.cols = new Float32Array(lowHw[0] * outHw[1]);
+      this.out = new Uint8Array(outHw[0] * outHw[1]);
+      this.rowsUsed = [this.ty.idx.reduce((a, b) => Math.min(a, b)), this.ty.idx.reduce((a, b) => Math.max(a, b))];
+      this.colsUsed = [this.tx.idx.reduce((a, b) => Math.min(a, b)), this.tx.idx.reduce((a, b) => Math.max(a, b))];
+      this.key = key;
+    }
+    const { ty, tx, cols, out, rowsUsed, colsUsed } = this;
+    const [lowH, lowW] = lowHw;
+    const outW = outHw[1];
+    const base = index * lowH * lowW;
+    out.fill(0);
+    // Bounding box of the low-res logits above the threshold (rows/cols the taps can read only).
+    // Per row, scan in from both ends to the first logit above the threshold (an early exit; a branch per
+    // logit on a speckled mask cost more than the upscaling itself).
+    let r0 = lowH, r1 = -1, c0 = lowW, c1 = -1;
+    for (let r = rowsUsed[0]; r <= rowsUsed[1]; r++) {
+      const row = base + r * lowW;
+      let a = colsUsed[0];
+      while (a <= colsUsed[1] && !(low[row + a] > threshold)) a++;
+      if (a > colsUsed[1]) continue;
+      let b = colsUsed[1];
+      while (!(low[row + b] > threshold)) b--;
+      if (r0 > r) r0 = r;
+      r1 = r;
+      if (a < c0) c0 = a;
+      if (b > c1) c1 = b;
+    }
+    if (r1 < 0) return out;
+    const [y0, y1] = tapRange(ty, r0, r1);
+    const [x0, x1] = tapRange(tx, c0, c1);
+    // Columns first, for the low-res rows the output rows y0..y1 read.
+    let needLo = lowH, needHi = -1;
+    for (let k = 4 * y0; k < 4 * (y1 + 1); k++) {
+      needLo = Math.min(needLo, ty.idx[k]);
+      needHi = Math.max(needHi, ty.idx[k]);
+    }
+    const txw = tx.w, txi = tx.idx; // locals: property loads in the inner loop cost as much as the math
+    for (let r = needLo; r <= needHi; r++) {
+      const src = base + r * lowW;
+      const dst = r * outW;
+      for (let x = x0; x <= x1; x++) {
+        const k = 4 * x;
+        cols[dst + x] =
+          txw[k] * low[src + txi[k]] + txw[k + 1] * low[src + txi[k + 1]] +
+          txw[k + 2] * low[src + txi[k + 2]] + txw[k + 3] * low[src + txi[k + 3]];
+      }
+    }
+    for (let y = y0; y <= y1; y++) {
+      const k = 4 * y;
+      const q0 = ty.idx[k] * outW, q1 = ty.idx[k + 1] * outW, q2 = ty.idx[k + 2] * outW, q3 = ty.idx[k + 3] * outW;
+      const w0 = ty.w[k], w1 = ty.w[k + 1], w2 = ty.w[k + 2], w3 = ty.w[k + 3];
+      const dst = y * outW;
+      for (let x = x0; x <= x1; x++) {
+        // fround: the same float32 value upscaleLogits stores, so the same pixels pass the threshold.
+        out[dst + x] = Math.fround(w0 * cols[q0 + x] + w1 * cols[q1 + x] + w2 * cols[q2 + x] + w3 * cols[q3 + x]) > threshold ? 1 : 0;
+      }
+    }
+    return out;
+  }
+}
 
 /** Apply separable composite taps (rows `ty`, columns `tx`) to mask `index` of `low`. */
 function applyTaps(low: Float32Array, index: number, lowHw: Hw, outHw: Hw, ty: Taps, tx: Taps): Float32Array {

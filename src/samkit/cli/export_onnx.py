@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         report = check_decoder_parity(model, output, cases)
         ok = report.passed(FP32_TOLERANCE)
         failed |= not ok
-        print(f"decoder parity: {report.summary()} -> {'ok' if ok else 'FAILED'} (tolerance {FP32_TOLERANCE:g})")
+        print(f"decoder parity: {report.summary()} -> {'ok' if ok else 'FAILED'} (tolerance {FP32_TOLERANCE:g} x max(1, |torch|))")
     if args.quantize:
         quantize_decoder(output, int8_output)
         print(f"wrote int8 decoder {int8_output} ({_mb(int8_output)} MB, fp32 {_mb(output)} MB)")

@@ -56,19 +56,27 @@ class DecoderCase:
 
 @dataclass
 class ParityReport:
-    """Largest absolute difference per output over all cases, and the cases' count."""
+    """Largest absolute difference per output over all cases, the largest |torch value| per output
+    (the scale fp32 rounding grows with), and the cases' count."""
 
     max_abs_diff: dict[str, float] = field(default_factory=dict)
+    max_abs_value: dict[str, float] = field(default_factory=dict)
     num_cases: int = 0
 
-    def update(self, name: str, diff: float) -> None:
+    def update(self, name: str, diff: float, scale: float = 0.0) -> None:
         self.max_abs_diff[name] = max(self.max_abs_diff.get(name, 0.0), diff)
+        self.max_abs_value[name] = max(self.max_abs_value.get(name, 0.0), scale)
 
     def passed(self, tol: float) -> bool:
-        return bool(self.max_abs_diff) and all(v <= tol for v in self.max_abs_diff.values())
+        """Every output within tol, relative to its scale once that exceeds 1: a trained decoder's
+        mask logits reach tens, and float32 rounding (~1e-7 relative) grows with them through the
+        upscaling, so an absolute 1e-4 would fail an exact export of such a model."""
+        return bool(self.max_abs_diff) and all(
+            v <= tol * max(1.0, self.max_abs_value.get(k, 0.0)) for k, v in self.max_abs_diff.items())
 
     def summary(self) -> str:
-        diffs = ", ".join(f"{k} {v:.2e}" for k, v in self.max_abs_diff.items())
+        diffs = ", ".join(f"{k} {v:.2e} (of |torch| up to {self.max_abs_value.get(k, 0.0):.3g})"
+                          for k, v in self.max_abs_diff.items())
         return f"{self.num_cases} cases, max |onnx - torch|: {diffs}"
 
 
@@ -175,7 +183,7 @@ def check_decoder_parity(
         for name, value in got.items():
             if value.shape != want[name].shape:
                 raise AssertionError(f"{name}: onnx shape {value.shape} != torch shape {want[name].shape}")
-            report.update(name, float(np.abs(value - want[name]).max()))
+            report.update(name, float(np.abs(value - want[name]).max()), float(np.abs(want[name]).max()))
         report.num_cases += 1
     return report
 
