@@ -10,7 +10,7 @@ compile) and cached. Records the medians in ~/.cache/samkit/cpu_paths.json (what
 and writes its per-CPU-kind table into docs/benchmarks.md (section cpu-paths-table-KIND).
 
     python benchmarks/bench_cpu_paths.py [--threads 2] [--repeats 3] [--image PATH] [--no-write]
-    python benchmarks/bench_cpu_paths.py --sam2 sam2.1_hiera_t   # SAM 2 encoder vs OpenVINO (prints only)
+    python benchmarks/bench_cpu_paths.py --sam2   # SAM 2: sam2.1_hiera_t and sam2.1_hiera_b+ (cpu_paths_sam2.py)
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from samkit.modeling.relpos_kernels import choose_kernel  # noqa: E402
 
 COCO = ROOT.parent / "shared" / "data" / "coco" / "images" / "train2017" / "000000000009.jpg"
 DEFAULT_IMAGE = COCO if COCO.is_file() else ROOT / "examples" / "chelsea.png"
+SAM2_IMAGE = ROOT / "examples" / "coffee.png"  # the SAM 2 predictor benchmarks' photo
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -65,58 +66,33 @@ class OrtPredictor:
         self.features = self.session.run(None, {"input_image": self.transform.apply_image(image).astype(np.float32)})[0]
 
 
-def sam2_table(preset: str, repeats: int) -> str:
-    """SAM 2's image encoder (Hiera trunk + FPN neck): samkit fp32 / bf16 vs OpenVINO fp32 / bf16 on its
-    ONNX export (exported here with samkit's export context), interleaved medians of forward_image."""
-    import openvino as ov
+def sam2_main(presets: list[str], image_path: str, repeats: int, threads: int, write: bool) -> None:
+    """The SAM 2 tables (benchmarks/cpu_paths_sam2.py), one per preset, into section cpu-paths-sam2-KIND."""
+    from cpu_paths_sam2 import sam2_section
 
-    from samkit import load_model
-    from samkit.export.decoder_export import export_context
-
-    torch.manual_seed(0)
-    model = load_model(preset, dtype="float32")
-    size = model.image_size
-    x = torch.randn(1, 3, size, size)
-    onnx_path = Path(tempfile.mkdtemp(prefix="samkit-sam2-ov-")) / "encoder.onnx"
-    t0 = time.perf_counter()
-    with export_context(), torch.no_grad():
-        torch.onnx.export(model.image_encoder.eval(), (x,), dynamo=True, opset_version=18, optimize=True).save(str(onnx_path))
-    export_s = time.perf_counter() - t0
-    ov_model = ov.Core().read_model(str(onnx_path))
-    with torch.inference_mode():
-        want = model.image_encoder(x)["vision_features"].numpy()
-    requests, errors = {}, {}
-    for prec in ("f32", "bf16"):
-        compiled = ov.Core().compile_model(ov_model, "CPU", {"INFERENCE_PRECISION_HINT": prec, "PERFORMANCE_HINT": "LATENCY",
-                                                            "INFERENCE_NUM_THREADS": torch.get_num_threads()})
-        requests[prec] = compiled.create_infer_request()
-        got = [o for o in requests[prec].infer({0: x.numpy()}).values() if o.shape == want.shape][0]
-        errors[prec] = float(np.linalg.norm(got - want) / np.linalg.norm(want))
-
-    def torch_run(dtype):
-        model.encoder_dtype = dtype
-        with torch.inference_mode():
-            model.forward_image(x)
-
-    cands = {"samkit fp32": lambda: torch_run(torch.float32), "samkit bf16": lambda: torch_run(torch.bfloat16),
-             "OpenVINO fp32": lambda: requests["f32"].infer({0: x.numpy()}),
-             "OpenVINO bf16": lambda: requests["bf16"].infer({0: x.numpy()})}
-    for f in cands.values():
-        f()
-    times = {k: [] for k in cands}
-    for _ in range(repeats):
-        for k, f in cands.items():
-            t = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t)
-    base = statistics.median(times["OpenVINO bf16"])
-    lines = [f"SAM 2 {preset} image encoder ({size}x{size}, random weights), export {export_s:.0f} s; "
-             f"OpenVINO vision_features relative L2 vs samkit fp32: fp32 {errors['f32']:.1e}, bf16 {errors['bf16']:.4f}.",
-             "", "| path | encode median | vs OpenVINO bf16 | all rounds (s) |", "|---|---:|---:|---|"]
-    for k, v in times.items():
-        lines.append(f"| {k} | {statistics.median(v):.3f} s | {statistics.median(v) / base:.2f}x | "
-                     f"{', '.join(f'{t:.3f}' for t in v)} |")
-    return "\n".join(lines)
+    image = load_image(image_path)
+    feats = cpu_features()
+    ov_cache = Path(tempfile.mkdtemp(prefix="samkit-ov-bench-sam2-"))
+    parts = []
+    for preset in presets:
+        text, seconds = sam2_section(preset, image, repeats, ov_cache)
+        print(text, flush=True)
+        parts.append(text)
+        if write:
+            print("recorded", record_measurement(preset, seconds))
+    load = os.getloadavg()
+    h, w = image.shape[:2]
+    head = [f"### SAM 2 image encoders, {feats.kind}: {feats.describe()}", "",
+            f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch {torch.__version__}, {threads} threads"
+            + (f", OpenVINO {__import__('openvino').get_version().split('-')[0]}" if openvino_available() else "")
+            + f". Load average at the end: {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f} (`uptime`; 2 cores, shared).",
+            f"Image `{Path(image_path).name}` ({w}x{h}); identical random weights per preset; SAM2ImagePredictor.set_image "
+            f"medians of {repeats} interleaved rounds after a warm-up, one process. Command: "
+            f"`python benchmarks/bench_cpu_paths.py --sam2 {' '.join(presets)}`.", ""]
+    text = "\n".join(head) + "\n" + "\n\n".join(parts)
+    if write:
+        print("wrote", write_section(f"cpu-paths-sam2-{feats.kind}", text))
+    subprocess.run(["uptime"])
 
 
 def main() -> None:
@@ -125,11 +101,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-write", action="store_true", help="print only; no docs, no cpu_paths.json")
-    ap.add_argument("--sam2", metavar="PRESET", help="only the SAM 2 encoder table for PRESET (e.g. sam2.1_hiera_t)")
+    ap.add_argument("--sam2", metavar="PRESET", nargs="*",
+                    help="the SAM 2 tables instead (default presets: sam2.1_hiera_t sam2.1_hiera_b+)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    if args.sam2:
-        print(sam2_table(args.sam2, args.repeats))
+    if args.sam2 is not None:
+        sam2_main(args.sam2 or ["sam2.1_hiera_t", "sam2.1_hiera_b+"],
+                  args.image if args.image != str(DEFAULT_IMAGE) else str(SAM2_IMAGE), args.repeats, args.threads,
+                  not args.no_write)
         return
     image = load_image(args.image)
     h, w = image.shape[:2]
@@ -165,6 +144,7 @@ def main() -> None:
     notes = []
     build_times = {}
     cache_dir = Path(tempfile.mkdtemp(prefix="samkit-ov-bench-"))
+    user_cache = os.environ.get("SAMKIT_CACHE_DIR")
     os.environ["SAMKIT_CACHE_DIR"] = str(cache_dir)  # cold builds here; the user's cache is untouched
     try:
         import onnxruntime  # noqa: F401
@@ -265,6 +245,10 @@ def main() -> None:
         seconds = {v: med[k] for k, v in name_of.items() if k in med}
         if bf16_rows:
             seconds["torch-bf16"] = med[bf16_rows[0]]
+        if user_cache is None:  # "auto" reads the user's measurements, not the bench's private cache
+            os.environ.pop("SAMKIT_CACHE_DIR", None)
+        else:
+            os.environ["SAMKIT_CACHE_DIR"] = user_cache
         print("recorded", record_measurement("vit_b", seconds))
         print("wrote", write_section(f"cpu-paths-table-{feats.kind}", text))
     subprocess.run(["uptime"])

@@ -1,5 +1,9 @@
 """Which encoder path runs: torch fp32/bf16 or OpenVINO bf16/fp32/int8, chosen per CPU kind.
 
+Serves SAM 1 (the image encoder behind Sam.encode_images) and SAM 2 (the image features behind
+SAM2Base.forward_image: set_image, the automatic mask generator and the video predictor per frame).
+Measurements are kept per model name, so each SAM 2 preset is chosen on its own timings.
+
 `dtype="auto"` takes the fastest path measured on this CPU (benchmarks/bench_cpu_paths.py records
 its medians in ~/.cache/samkit/cpu_paths.json, keyed by CPU model, flags, torch and OpenVINO
 versions); without a measurement, rules from the measured CPU kinds decide (docs/benchmarks.md):
@@ -126,7 +130,7 @@ def choose_auto_path(device: torch.device, model_name: str | None = None) -> tup
 
 def resolve_encoder_path(model: nn.Module, path: str, device: torch.device,
                          calibration_images: list | None = None) -> str:
-    """Set up `model` (a samkit Sam) to encode through `path`; returns the path actually used.
+    """Set up `model` (a samkit Sam or SAM2Base) to encode through `path`; returns the path actually used.
 
     Sets model.encoder_dtype (torch's autocast dtype, or the backend's precision for the embedding
     cache's fingerprint) and model.encoder_backend (None for torch paths).

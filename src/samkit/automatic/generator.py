@@ -23,9 +23,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from samkit.automatic.decoder_precision import point_decoder_for, resolve_decoder_dtype
 from samkit.automatic.fullres import FullResProjector
 from samkit.automatic.pipeline import CropDecoder, DecodedBatch, MaskPipeline, checked_point_grids
-from samkit.inference.point_decoder import PointBatchDecoder
 
 
 # segment_anything's thresholds, tuned for the official checkpoints' calibrated IoU predictions.
@@ -49,6 +49,7 @@ class SamAutomaticMaskGenerator(MaskPipeline):
         point_grids: list[np.ndarray] | None = None,
         min_mask_region_area: int = 0,
         output_mode: str = "binary_mask",
+        decoder_dtype: torch.dtype | str | None = None,
     ) -> None:
         """Generate masks for a whole image with a SAM model (a samkit Sam).
 
@@ -65,6 +66,10 @@ class SamAutomaticMaskGenerator(MaskPipeline):
         crop_overlap_ratio: overlap of first-layer crops, as a fraction of the short image side.
         min_mask_region_area: if > 0, fill holes and remove islands smaller than this (OpenCV).
         output_mode: 'binary_mask' (H x W bool), 'uncompressed_rle' or 'coco_rle'.
+        decoder_dtype: precision of the grid-point decoder (not in segment_anything). None: bf16
+            when the model's encoder runs in bf16 or int8 (dtype "auto" on a fast-bf16 CPU) and the
+            device computes bf16 fast, else fp32; torch.float32 / "float32" forces fp32
+            (decoder_precision.py has the measurements).
         """
         self.point_grids = checked_point_grids(points_per_side, point_grids, crop_n_layers,
                                                crop_n_points_downscale_factor, points_per_batch, output_mode)
@@ -87,18 +92,20 @@ class SamAutomaticMaskGenerator(MaskPipeline):
         self.crop_n_points_downscale_factor = crop_n_points_downscale_factor
         self.min_mask_region_area = min_mask_region_area
         self.output_mode = output_mode
+        self.decoder_dtype = resolve_decoder_dtype(model, decoder_dtype)
         self.timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------ model-specific
     def _open_crop(self, crop_image: np.ndarray) -> CropDecoder:
         self.predictor.set_image(crop_image)
-        return _SamCropDecoder(self.predictor, crop_image.shape[:2])
+        return _SamCropDecoder(self.predictor, crop_image.shape[:2], self.decoder_dtype)
 
 
 class _SamCropDecoder(CropDecoder):
-    """SAM 1: the predictor's embedding, decoded by PointBatchDecoder (multimask outputs)."""
+    """SAM 1: the predictor's embedding, decoded by PointBatchDecoder (multimask outputs), its
+    transformer in `dtype` (decoder_precision.py)."""
 
-    def __init__(self, predictor, crop_hw: tuple[int, int]) -> None:
+    def __init__(self, predictor, crop_hw: tuple[int, int], dtype: torch.dtype = torch.float32) -> None:
         self.predictor = predictor
         model = predictor.model
         self.model = model
@@ -107,7 +114,7 @@ class _SamCropDecoder(CropDecoder):
         features = predictor.features
         cfg = getattr(model, "config", None)
         heads = cfg.mask_decoder.transformer_num_heads if cfg is not None else model.mask_decoder.transformer.num_heads
-        self.decoder = PointBatchDecoder(model.mask_decoder, heads)
+        self.decoder = point_decoder_for(model.mask_decoder, heads, dtype)
         pe = model.prompt_encoder.get_dense_pe()
         dense = model.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand_as(features)
         self.side = self.decoder.prepare(features.float(), pe, dense)
@@ -131,7 +138,7 @@ class _SamCropDecoder(CropDecoder):
         prompts = torch.nonzero(keep_2d.any(dim=1)).flatten()
         if prompts.numel():
             low = decoder.masks(side, out, prompts)  # P' x M x 4h x 4w
-            low = self.projector.crop_low_res(low[keep_2d[prompts]])
+            low = self.projector.crop_low_res(low[keep_2d[prompts]]).float()
         else:
             low = torch.empty(0, *self.projector.needed_hw, device=device)
         return DecodedBatch(keep=keep, iou_pred=iou_flat[keep], low_res=low, masks_per_point=n_out)

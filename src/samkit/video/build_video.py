@@ -91,6 +91,7 @@ def video_predictor_from_model(model: SAM2Base, **settings: Any) -> SAM2VideoPre
     for name, module in model.named_children():
         setattr(predictor, name, module)
     predictor.encoder_dtype = model.encoder_dtype
+    predictor.encoder_backend = getattr(model, "encoder_backend", None)  # samkit.accel's OpenVINO encoder
     predictor.config = cfg
     predictor.train(model.training)
     return predictor

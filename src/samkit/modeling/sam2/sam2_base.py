@@ -59,6 +59,8 @@ class SAM2Base(SAM2TrackingMixin, nn.Module):
             raise ValueError("fixed_no_obj_ptr=True needs pred_obj_scores=True and use_obj_ptrs_in_encoder=True")
         self.encoder_dtype = torch.float32
         self.config = None
+        # Optional runtime for inference image features (samkit.accel's OpenVINO encoder), set by load_model.
+        self.encoder_backend = None
 
         # The image backbone; levels 0, 1, 2 feed the decoder with high-res features, else level 2 only.
         self.image_encoder = image_encoder
@@ -278,12 +280,18 @@ class SAM2Base(SAM2TrackingMixin, nn.Module):
         """img_batch: B x 3 x image_size x image_size (normalised) -> backbone_out:
         {"vision_features": B x C x h x w, "vision_pos_enc": [per level], "backbone_fpn": [per level,
         finest first]}, all float32. With high-res features, levels 0 and 1 of backbone_fpn are already
-        projected by the decoder's conv_s0 / conv_s1 (once per image instead of once per click)."""
+        projected by the decoder's conv_s0 / conv_s1 (once per image instead of once per click).
+        With an encoder_backend that still matches the weights (inference only), the backend computes
+        the backbone_fpn levels (high-res projections included) and torch adds the position encodings."""
+        backend = getattr(self, "encoder_backend", None)
+        if backend is not None and not torch.is_grad_enabled() and backend.serves(self, img_batch):
+            return self._backbone_out_of(backend(img_batch))
+        reduced = self.encoder_dtype in (torch.bfloat16, torch.float16)  # else fp32 (an int8 backend's fallback)
         autocast = (torch.autocast(img_batch.device.type, dtype=self.encoder_dtype)
-                    if self.encoder_dtype != torch.float32 else contextlib.nullcontext())
+                    if reduced else contextlib.nullcontext())
         with autocast:
             backbone_out = self.image_encoder(img_batch)
-        if self.encoder_dtype != torch.float32:
+        if reduced:
             # Position encodings depend only on the map size: take the neck's cached fp32 ones rather
             # than converting (allocating) up to 256 x 256 x 256 values per image.
             pos_enc = getattr(getattr(self.image_encoder, "neck", None), "position_encoding", None)
@@ -297,6 +305,14 @@ class SAM2Base(SAM2TrackingMixin, nn.Module):
             backbone_out["backbone_fpn"][0] = self.sam_mask_decoder.conv_s0(backbone_out["backbone_fpn"][0])
             backbone_out["backbone_fpn"][1] = self.sam_mask_decoder.conv_s1(backbone_out["backbone_fpn"][1])
         return backbone_out
+
+    def _backbone_out_of(self, levels: list[torch.Tensor]) -> dict:
+        """forward_image's dict from a backend's backbone_fpn levels (fp32, finest first): the
+        position encodings depend only on the map sizes, so they come from the neck's cache."""
+        pos_enc = self.image_encoder.neck.position_encoding
+        shared = getattr(pos_enc, "shared_encoding", None)
+        pos = [shared(f, torch.float32) if shared is not None else pos_enc(f).float() for f in levels]
+        return {"vision_features": levels[-1], "vision_pos_enc": pos, "backbone_fpn": list(levels)}
 
     def _prepare_backbone_features(self, backbone_out: dict):
         """Flatten the last num_feature_levels levels: returns (backbone_out (a shallow copy),

@@ -59,7 +59,7 @@ class SAM2TrackingMixin:
     def _tracking_autocast(self, device: torch.device):
         """Autocast in encoder_dtype for the memory attention (the bf16 fast path), else nothing."""
         dtype = getattr(self, "encoder_dtype", torch.float32)
-        if dtype == torch.float32:
+        if dtype not in (torch.bfloat16, torch.float16):  # fp32, or int8 (an OpenVINO encoder's precision)
             return contextlib.nullcontext()
         return torch.autocast(device.type, dtype=dtype)
 
