@@ -16,6 +16,12 @@ python -m pip install -q -e ".[onnx,serve,train,eval,amg,video,ray,napari,labels
 # without its CUDA extension.
 SAM2_BUILD_CUDA=0 python -m pip install -q --no-deps --no-build-isolation "sam2==1.1.0"
 
+# The open_clip text-prompt adapter's tests (tests/text/test_text_open_clip.py): open_clip without its
+# dependencies (torchvision has no working CPU build here; the tests import it through a stand-in),
+# plus the two small ones its tokenizer imports.
+python -m pip install -q --no-deps "open_clip_torch==3.3.0"
+python -m pip install -q "ftfy>=6" "regex>=2023"
+
 # The napari plugin's headless tests (tests/integrations_napari):
 # Debian's Xvfb with Qt's xcb libraries, the list napari's own CI installs (napari's OpenGL canvas does
 # not start on Qt's offscreen platform). Without them those tests skip.

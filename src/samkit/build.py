@@ -133,6 +133,9 @@ def save_checkpoint(model: Sam, path: str | os.PathLike, metadata: dict[str, str
     if isinstance(model.config, Sam2Config):
         from samkit.checkpoint_sam2 import SAFETENSORS_FORMAT_SAM2 as fmt
     meta = {SAFETENSORS_FORMAT_KEY: fmt, SAFETENSORS_CONFIG_KEY: model.config.to_json()}
+    from samkit.builder_text import text_metadata  # the optional text-prompt path (config_text)
+
+    meta.update(text_metadata(model))
     meta.update(metadata or {})
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -224,6 +227,9 @@ def _load_safetensors(path: Path, name: str | None) -> Sam:
         raise CheckpointError(f"{path}: cannot read tensors ({type(e).__name__}: {e})") from None
     dtype_of = {k: v.dtype for k, v in model.state_dict().items()}
     state = {k: (v.to(dtype_of[k]) if k in dtype_of and v.is_floating_point() else v) for k, v in state.items()}
+    from samkit.builder_text import attach_from_metadata
+
+    attach_from_metadata(model, meta, str(path))  # a text path, when the file has one
     load_state_dict_strict(model, state, str(path), cfg.name)
     if AMG_DEFAULTS_KEY in meta:  # thresholds the model's trainer recommends for automatic masks
         try:
@@ -275,7 +281,7 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
 
 
 def _encoder_path_for(model, dtype, dev: torch.device) -> str | None:
-    """The samkit.accel path a SAM 1 model on CPU gets for `dtype` ('auto' / 'int8'), else None."""
+    """The samkit.accel path a SAM 1 or SAM 2 model on CPU gets for `dtype` ('auto' / 'int8'), else None."""
     if dtype == "int8":
         if dev.type != "cpu":
             raise DtypeError(f"dtype 'int8' runs the encoder on CPU (OpenVINO + NNCF), not on {dev}")
@@ -306,9 +312,9 @@ def load_model(name: str | None = None, checkpoint: str | os.PathLike | None = N
     With a checkpoint only, the preset is read from it; with a name only, the weights are random
     (useful for tests and benchmarks). SAM 2 gives a samkit SAM2Base, SAM 1 a Sam; a SAM 2 model gets
     the reference build_sam2's eval-time decoder fallback (apply_postprocessing=True), whatever the file.
-    dtype: float32, bfloat16, float16 (GPU), "auto" (SAM 1 on CPU: the fastest path measured for this
-    CPU, OpenVINO's included when the extra is installed; see samkit.accel.cpu_paths) or "int8" (SAM 1
-    on CPU: OpenVINO + NNCF int8 calibrated on real photos; an explicit choice, never picked by auto).
+    dtype: float32, bfloat16, float16 (GPU), "auto" (on CPU: the fastest path measured for this CPU
+    and model, OpenVINO's included when the extra is installed; see samkit.accel.cpu_paths) or "int8"
+    (on CPU: OpenVINO + NNCF int8 calibrated on real photos; an explicit choice, never picked by auto).
     """
     if checkpoint is not None:
         model = load_checkpoint(checkpoint, None if name in BUILTIN_SAM2_NAMES else name)
@@ -323,9 +329,7 @@ def load_model(name: str | None = None, checkpoint: str | os.PathLike | None = N
 
         set_eval_postprocessing(model)
     dev = resolve_device(device)
-    if dtype == "int8" and isinstance(model.config, Sam2Config):
-        raise DtypeError("dtype 'int8' is for SAM 1 models; SAM 2 takes float32, bfloat16 or auto")
-    path = None if isinstance(model.config, Sam2Config) else _encoder_path_for(model, dtype, dev)
+    path = _encoder_path_for(model, dtype, dev)  # SAM 1 and SAM 2 alike (samkit.accel)
     model = model.to(dev).eval()
     if path is None:
         model.encoder_dtype = resolve_dtype(dtype, dev)

@@ -35,6 +35,7 @@ SEMANTIC = ["2xx", "3xx", "404", "409", "422"]
 EXPECTED_REFUSALS = {
     "POST /api/images": ["2xx", "409", "413", "415"],
     "POST /api/images/{image_id}/decode": SEMANTIC,
+    "POST /api/images/{image_id}/decode_text": SEMANTIC,  # an unknown word / no text path: 422
     "PUT /api/images/{image_id}/annotations": SEMANTIC,
     "POST /api/videos/{video_id}/frames/{frame_idx}/prompts": SEMANTIC,
 }

@@ -7,12 +7,14 @@ import { api, ApiError, type Annotation, type ImageRecord, type ModelInfo } from
 import { modelScale, outputHw, type Hw } from "./coords";
 import type { DecodeResult, PromptDecoder } from "./decoder";
 import { renderObjectList } from "./objects";
-import { EMPTY_PROMPT, isAmbiguous, isEmpty, PromptHistory, withBox, withPoint, type BoxPrompt, type PromptState } from "./prompts";
+import { EMPTY_PROMPT, isAmbiguous, PromptHistory, withBox, withPoint, type BoxPrompt, type PromptState } from "./prompts";
+// A prompt may carry a text (decoded on the server): a text alone is a prompt too.
+import { isEmptyWithText as isEmpty, isRefusedText, keepText, promptText, withText } from "./textprompt";
 import { renderMaskChoices } from "./choices";
 import { HoverPreview } from "./hover";
-import { upscaleLogits, upscaleLogitsWholeImage } from "./upscale";
+import { MaskUpscaler, upscaleLogits, upscaleLogitsWholeImage } from "./upscale";
 import { mergeAnnotations, SaveQueue, syncedList, type SyncedList } from "./savequeue";
-import { binaryCanvas, CURRENT_MASK_RGB, logitsCanvas, objectColor, type Rgb, Stage } from "./render";
+import { binaryCanvas, CURRENT_MASK_RGB, MaskPainter, objectColor, type Rgb, Stage } from "./render";
 import { decodeRle, encodeRle, maskAreaBbox } from "./rle";
 import type { DecodeKind, DecodeSample, SamkitStats } from "./stats";
 
@@ -36,6 +38,8 @@ export interface AnnotatorUi {
   saved(image: ImageRecord, count: number): void;
   /** Optional: store each accepted object here instead of saving the image's list (the data engine, engine.ts). */
   stored?(image: ImageRecord, ann: Annotation): Promise<void>;
+  /** Optional: the present prompt's text, after every refresh (the text field, textprompt.ts). */
+  promptText?(text: string): void;
 }
 
 export class Annotator {
@@ -119,11 +123,17 @@ export class Annotator {
   // ---- prompts --------------------------------------------------------------------------------
 
   click(x: number, y: number, label: 0 | 1): void {
-    this.edit(withPoint(this.history.present, { x, y, label }));
+    this.edit(keepText(this.history.present, withPoint(this.history.present, { x, y, label })));
   }
 
   box(box: BoxPrompt): void {
-    this.edit(withBox(this.history.present, box));
+    this.edit(keepText(this.history.present, withBox(this.history.present, box)));
+  }
+
+  /** Ask for `text` with the present clicks/box ("" drops it); decoded on the server (textprompt.ts). */
+  setText(text: string): void {
+    const next = withText(this.history.present, text);
+    if (promptText(next) !== promptText(this.history.present)) this.edit(next);
   }
 
   dragging(box: BoxPrompt | null): void {
@@ -184,11 +194,18 @@ export class Annotator {
           this.shown = { result, prompt };
           this.refresh();
           const sample = this.samples.get(result);
-          if (sample) sample.drawMs = performance.now() - t0;
+          if (sample) {
+            sample.drawMs = performance.now() - t0;
+            sample.drawParts = this.drawParts;
+          }
           this.ui.status(describe(prompt, result, this.maskIndex(this.shown)));
         }
       } catch (e) {
-        this.ui.status(`decoder failed: ${e}`, true);
+        if (isRefusedText(prompt, e)) {
+          // An unknown word: say why and take the text back, so that later clicks still decode.
+          this.ui.status((e as Error).message, true);
+          if (this.history.present === prompt && this.history.undo()) this.refresh();
+        } else this.ui.status(`decoder failed: ${e}`, true);
       }
     }
     this.mainBusy = false;
@@ -370,6 +387,7 @@ export class Annotator {
   /** Redraw the overlay and the side panels. */
   refresh(): void {
     this.draw();
+    const t0 = performance.now();
     this.renderChoices();
     const b = this.ui.buttons;
     b.undo.disabled = !this.history.canUndo;
@@ -383,11 +401,21 @@ export class Annotator {
       remove: (i) => this.remove(i),
     });
     this.ui.objectCount.textContent = this.objects.length ? `(${this.objects.length})` : "";
+    this.ui.promptText?.(promptText(this.history.present));
+    this.drawParts.panels = performance.now() - t0;
   }
 
   private maskCanvasCache: { key: unknown; index: number; canvas: HTMLCanvasElement } | null = null;
+  /** The current mask's buffers, reused frame after frame (the mask is repainted in place). */
+  private readonly maskUpscaler = new MaskUpscaler();
+  private readonly maskPainter = new MaskPainter();
+  private readonly thumbUpscaler = new MaskUpscaler(); // its own: a shared one would redo its taps per size
+  private readonly thumbPainters = [new MaskPainter(), new MaskPainter(), new MaskPainter()]; // masks 1..3
+  /** ms of the latest refresh: mask (upscale + threshold + paint), overlay (canvas), panels (DOM). */
+  private drawParts = { mask: 0, overlay: 0, panels: 0 };
 
   private draw(): void {
+    const t0 = performance.now();
     const shown = this.hoverShown ?? this.shown;
     let currentMask: HTMLCanvasElement | null = null;
     if (shown) {
@@ -395,12 +423,17 @@ export class Annotator {
       const c = this.maskCanvasCache;
       if (c && c.key === shown.result && c.index === index) currentMask = c.canvas;
       else {
-        const hw = outputHw(this.origHw, PREVIEW_MAX_SIDE);
-        const logits = this.upscale(shown.result, index, hw);
-        currentMask = logitsCanvas(logits, 0, hw, this.model.mask_threshold, CURRENT_MASK_RGB);
+        // No finer than the overlay's backing store: pixels beyond what is displayed are never seen.
+        const shownSide = Math.max(this.stage.overlay.width, this.stage.overlay.height);
+        const hw = outputHw(this.origHw, Math.min(PREVIEW_MAX_SIDE, Math.max(shownSide, 1)));
+        const r = shown.result;
+        const mask = this.maskUpscaler.mask(r.lowRes, index, r.lowHw, this.model.img_size, this.origHw, hw,
+          this.model.mask_threshold, this.model.low_res_frame === "whole-image");
+        currentMask = this.maskPainter.paint(mask, hw, CURRENT_MASK_RGB);
         this.maskCanvasCache = { key: shown.result, index, canvas: currentMask };
       }
     }
+    const t1 = performance.now();
     this.stage.draw({
       objects: this.objects.map((o, i) => ({ canvas: o.canvas, selected: i === this.selected, visible: this.showObjects })),
       currentMask,
@@ -408,6 +441,7 @@ export class Annotator {
       prompt: this.history.present,
       dragBox: this.dragBox,
     });
+    this.drawParts = { mask: t1 - t0, overlay: performance.now() - t1, panels: 0 };
   }
 
   private renderChoices(): void {
@@ -415,7 +449,9 @@ export class Annotator {
     const offer = shown !== null && isAmbiguous(shown.prompt) && shown.result.numMasks >= 4;
     const thumbHw = outputHw(this.origHw, 120);
     renderMaskChoices(this.ui.maskChoices, offer ? shown.result : null, offer ? this.maskIndex(shown) : 0,
-      (k) => logitsCanvas(this.upscale(shown!.result, k, thumbHw), 0, thumbHw, this.model.mask_threshold, CURRENT_MASK_RGB),
+      (k) => this.thumbPainters[k - 1].paint(this.thumbUpscaler.mask(shown!.result.lowRes, k, shown!.result.lowHw,
+        this.model.img_size, this.origHw, thumbHw, this.model.mask_threshold, this.model.low_res_frame === "whole-image"),
+      thumbHw, CURRENT_MASK_RGB),
       (k) => this.pickMask(k));
   }
 
@@ -433,6 +469,7 @@ function describe(prompt: PromptState, result: DecodeResult, index: number): str
   const fg = prompt.points.filter((p) => p.label === 1).length;
   const bg = prompt.points.length - fg;
   const parts = [];
+  if (promptText(prompt)) parts.push(`“${promptText(prompt)}”`);
   if (fg) parts.push(`${fg} foreground point${fg > 1 ? "s" : ""}`);
   if (bg) parts.push(`${bg} background point${bg > 1 ? "s" : ""}`);
   if (prompt.box) parts.push("box");

@@ -22,6 +22,13 @@ export interface ModelInfo {
   low_res_frame?: "longest-side-padded" | "whole-image";
 }
 
+/** GET /api/text_prompt: whether the model has a text path (textprompt.ts) and, for a closed one, its names. */
+export interface TextPromptInfo {
+  available: boolean;
+  kind?: string | null;
+  vocabulary: string[];
+}
+
 /** A prompt for the server's decoder, in image pixels (the body of POST /api/images/{id}/decode). */
 export interface DecodeRequest {
   points: [number, number][];
@@ -125,14 +132,14 @@ export const api = {
     return { bytes: await r.arrayBuffer(), shape };
   },
 
-  /** Decode a prompt on the server (SAM 2); `template` is ModelInfo.decode_url. */
-  async decode(template: string, id: string, body: DecodeRequest): Promise<ServerDecodeResult> {
+  /** Decode a prompt on the server (SAM 2; a text prompt: textprompt.ts); `template` is ModelInfo.decode_url. */
+  async decode(template: string, id: string, body: DecodeRequest, what = "decoding on the server"): Promise<ServerDecodeResult> {
     const r = await fetch(url(template.replace("{id}", encodeURIComponent(id))), {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
     });
-    await check(r, "decoding on the server");
+    await check(r, what);
     const shape = (r.headers.get("X-Mask-Shape") ?? "").split(",").map((v) => parseInt(v.trim(), 10));
     if (shape.length !== 3 || shape.some((v) => !Number.isFinite(v))) throw new Error("the server's decode has no X-Mask-Shape");
     const iou = Float32Array.from((r.headers.get("X-Iou-Predictions") ?? "").split(",").map(Number));
@@ -145,6 +152,8 @@ export const api = {
       serverMs: Number(r.headers.get("X-Decode-Ms") ?? NaN),
     };
   },
+
+  textPrompt: () => getJson<TextPromptInfo>("/api/text_prompt", "reading the text prompt support"),
 
   /** The image's saved objects and the version of that list (send it back when saving). */
   annotations: (id: string) =>

@@ -12,6 +12,7 @@ import { api, type ImageRecord } from "./api";
 import { Annotator } from "./annotator";
 import { SamDecoder, type PromptDecoder } from "./decoder";
 import { ServerDecoder } from "./serverdecoder";
+import { TextAwareDecoder, TextPromptField } from "./textprompt";
 import { float16BytesToFloat32 } from "./float16";
 import { bindUpload, renderImageList } from "./images";
 import { bindPointer } from "./pointer";
@@ -65,7 +66,10 @@ async function main(): Promise<void> {
   let current: ImageRecord | null = null;
   let openToken = 0;
 
-  const annotator = new Annotator(model, decoder, stage, {
+  // Text prompts (when the model has a text path) are decoded on the server, the rest as before.
+  const textInfo = await api.textPrompt().catch(() => null); // an older server has no such route
+  let textField: TextPromptField | null = null;
+  const annotator = new Annotator(model, new TextAwareDecoder(decoder, () => current?.id ?? null), stage, {
     status,
     objectList: $("object-list"),
     objectCount: $("object-count"),
@@ -83,7 +87,11 @@ async function main(): Promise<void> {
       if (rec) rec.num_annotations = count;
       drawImageList();
     },
+    promptText: (text) => textField?.show(text),
   }, stats);
+  textField = new TextPromptField({ panel: $("text-prompt"), input: $<HTMLInputElement>("text-input"),
+    button: $<HTMLButtonElement>("text-button"), options: $<HTMLDataListElement>("text-options") }, textInfo,
+  (text) => annotator.setText(text));
 
   const drawImageList = () => renderImageList($("image-list"), listedImages(), current?.id ?? null, (id) => void openImage(id));
   /** The images the list shows: the frames of a video's folder are under Videos, not one by one here. */

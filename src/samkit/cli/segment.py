@@ -52,6 +52,9 @@ def register(subparsers) -> None:
     p.add_argument("--point", type=parse_point, action="append", default=[], metavar="X,Y[,LABEL]",
                    help="a click in image pixels; LABEL 1 = foreground (default), 0 = background; repeatable")
     p.add_argument("--box", type=parse_box, default=None, metavar="X0,Y0,X1,Y1", help="a box in image pixels")
+    p.add_argument("--text", default=None, metavar="WORDS",
+                   help="a text prompt (e.g. dog) for models with a text path: the built-in model knows the 80 "
+                        "COCO category names (docs/text-prompts.md); alone or with --point/--box")
     p.add_argument("--multimask", action="store_true", help="write SAM's three candidate masks")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier run")
@@ -67,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
     from samkit.inference.model_family import image_predictor, model_family, model_name
     from samkit.overlay import draw_overlay
 
-    if not args.point and args.box is None:
-        raise InputError("give at least one --point X,Y[,LABEL] or a --box X0,Y0,X1,Y1")
+    if not args.point and args.box is None and args.text is None:
+        raise InputError("give at least one --point X,Y[,LABEL], a --box X0,Y0,X1,Y1 or --text WORDS")
     image = load_image(args.image)
     h, w = image.shape[:2]
     out = Path(args.out)
@@ -83,17 +86,25 @@ def run(args: argparse.Namespace) -> int:
     labels = np.array([lab for _, _, lab in args.point], dtype=int) if args.point else None
     box = np.array(args.box, dtype=float) if args.box is not None else None
     single_click = args.point and len(args.point) == 1 and box is None
+    text_only = args.text is not None and not args.point and box is None  # ambiguous like one click
 
     t0 = time.perf_counter()
     model = model_from_args(args)
     predictor = image_predictor(model, cache_dir=args.cache_dir)
+    text_kw = {}
+    if args.text is not None:
+        from samkit.inference.text_prompt import encode_text_prompt
+
+        encode_text_prompt(model, args.text)  # unknown word / no text path: fail before encoding the image
+        text_kw = {"text": args.text}
     t1 = time.perf_counter()
     predictor.set_image(image)
     t2 = time.perf_counter()
-    pred = predictor.segment(points, labels, box, multimask_output=bool(args.multimask or single_click))
+    pred = predictor.segment(points, labels, box, multimask_output=bool(args.multimask or single_click or text_only),
+                             **text_kw)
     t3 = time.perf_counter()
     keep = list(range(len(pred.iou_predictions)))
-    if single_click and not args.multimask:
+    if (single_click or text_only) and not args.multimask:
         keep = [int(pred.best())]
 
     out.mkdir(parents=True, exist_ok=True)
@@ -119,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
                   "dtype": str(model.encoder_dtype)},
         "prompts": {"points_xy": points.tolist() if points is not None else [],
                     "point_labels": labels.tolist() if labels is not None else [],
-                    "box_xyxy": box.tolist() if box is not None else None},
+                    "box_xyxy": box.tolist() if box is not None else None, "text": args.text},
         "masks": records,
         "timing_s": {"load_model": round(t1 - t0, 3), "set_image": round(t2 - t1, 3), "predict": round(t3 - t2, 3)},
     }

@@ -19,6 +19,7 @@ from samkit.inference.embedding import EmbeddingCache, ImageEmbedding, image_key
 from samkit.inference.mask_quality import stability_score
 from samkit.inference.point_decoder import ImageSide, PointBatchDecoder
 from samkit.inference.prompts import check_boxes, check_mask_input, check_points
+from samkit.inference.text_prompt import encode_text_prompt, with_text_token
 from samkit.inference.transforms import ResizeLongestSide
 
 STABILITY_OFFSET = 1.0
@@ -170,20 +171,21 @@ class SamPredictor:
     # ------------------------------------------------------------------ prompts
     def predict(self, point_coords: np.ndarray | None = None, point_labels: np.ndarray | None = None,
                 box: np.ndarray | None = None, mask_input: np.ndarray | None = None, multimask_output: bool = True,
-                return_logits: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                return_logits: bool = False, text: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One prompt in original-image pixels -> (masks K x H x W, iou K, low-res logits K x 4h x 4w).
 
-        point_coords N x 2 (x, y); point_labels N (1 fg, 0 bg); box (4,) xyxy; mask_input 1 x 4h x 4w.
+        point_coords N x 2 (x, y); point_labels N (1 fg, 0 bg); box (4,) xyxy; mask_input 1 x 4h x 4w;
+        text: a phrase for models with a text path (docs/text-prompts.md), alone or with the others.
         """
         masks, iou, low_res = self._predict_np(point_coords, point_labels, box, mask_input, multimask_output,
-                                               return_logits, batched=False)
+                                               return_logits, batched=False, text=text)
         return masks[0], iou[0], low_res[0]
 
     def segment(self, point_coords=None, point_labels=None, box=None, mask_input=None,
-                multimask_output: bool = True) -> Prediction:
-        """Like predict, returning a Prediction that also carries stability scores."""
+                multimask_output: bool = True, text: str | None = None) -> Prediction:
+        """Like predict, returning a Prediction that also carries stability scores (text= as in predict)."""
         logits, iou, low_res = self._predict_np(point_coords, point_labels, box, mask_input, multimask_output,
-                                                True, batched=False)
+                                                True, batched=False, text=text)
         return self._prediction(logits[0], iou[0], low_res[0])
 
     def segment_batch(self, point_coords=None, point_labels=None, boxes=None, mask_input=None,
@@ -218,14 +220,17 @@ class SamPredictor:
         self._require_image()
         return self.original_size
 
-    def _predict_np(self, point_coords, point_labels, box, mask_input, multimask_output, return_logits, batched):
+    def _predict_np(self, point_coords, point_labels, box, mask_input, multimask_output, return_logits, batched,
+                    text=None):
         coords, labels = check_points(point_coords, point_labels, self._orig())
         boxes = check_boxes(box, self._orig())
         masks_in = check_mask_input(mask_input, tuple(self.model.prompt_encoder.mask_input_size))
+        text_token = None if text is None else encode_text_prompt(self.model, text)
         return self._predict_arrays(None if coords is None else coords[None], None if labels is None else labels[None],
-                                    boxes, None if masks_in is None else masks_in[None], multimask_output, return_logits)
+                                    boxes, None if masks_in is None else masks_in[None], multimask_output, return_logits,
+                                    text_token)
 
-    def _predict_arrays(self, coords, labels, boxes, masks_in, multimask_output, return_logits):
+    def _predict_arrays(self, coords, labels, boxes, masks_in, multimask_output, return_logits, text_token=None):
         dev = self.device
         coords_t = labels_t = boxes_t = mask_t = None
         if coords is not None:
@@ -235,24 +240,29 @@ class SamPredictor:
             boxes_t = torch.as_tensor(self.transform.apply_boxes(boxes, self.original_size), dtype=torch.float, device=dev)
         if masks_in is not None:
             mask_t = torch.as_tensor(masks_in, dtype=torch.float, device=dev)
-        masks, iou, low_res = self.predict_torch(coords_t, labels_t, boxes_t, mask_t, multimask_output, return_logits)
+        masks, iou, low_res = self.predict_torch(coords_t, labels_t, boxes_t, mask_t, multimask_output, return_logits,
+                                                 text_token=text_token)
         return masks.cpu().numpy(), iou.float().cpu().numpy(), low_res.float().cpu().numpy()
 
     @torch.inference_mode()
     def predict_torch(self, point_coords: torch.Tensor | None, point_labels: torch.Tensor | None,
                       boxes: torch.Tensor | None = None, mask_input: torch.Tensor | None = None,
-                      multimask_output: bool = True, return_logits: bool = False):
+                      multimask_output: bool = True, return_logits: bool = False,
+                      text_token: torch.Tensor | None = None):
         """Batched prompts already in the model-input frame (apply ResizeLongestSide first).
 
-        point_coords B x N x 2, point_labels B x N, boxes B x 4, mask_input B x 1 x 4h x 4w.
+        point_coords B x N x 2, point_labels B x N, boxes B x 4, mask_input B x 1 x 4h x 4w;
+        text_token 1 or B x 1 x C (samkit.inference.text_prompt.encode_text_prompt), appended last.
         Returns masks B x K x H x W (bool, or logits), iou B x K, low-res logits B x K x 4h x 4w.
         """
         self._require_image()
         points = (point_coords, point_labels) if point_coords is not None else None
         if mask_input is None and self.features.shape[0] == 1:
-            low_res, iou = self._decode_without_mask(points, boxes, multimask_output)
+            low_res, iou = self._decode_without_mask(points, boxes, multimask_output, text_token)
         else:
             sparse, dense = self.model.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
+            sparse = with_text_token(sparse, text_token)
+            dense = dense.expand(sparse.shape[0], -1, -1, -1) if dense.shape[0] != sparse.shape[0] else dense
             low_res, iou = self.model.mask_decoder(
                 image_embeddings=self.features, image_pe=self.model.prompt_encoder.get_dense_pe(),
                 sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=multimask_output,
@@ -262,7 +272,8 @@ class SamPredictor:
             masks = masks > self.model.mask_threshold
         return masks, iou, low_res
 
-    def _decode_without_mask(self, points, boxes, multimask_output: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def _decode_without_mask(self, points, boxes, multimask_output: bool,
+                             text_token: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The mask decoder for prompts with no mask input, via the folded PointBatchDecoder.
 
         Returns low-res logits B x K x 4h x 4w and IoU predictions B x K, equal to
@@ -270,6 +281,7 @@ class SamPredictor:
         """
         pe_enc = self.model.prompt_encoder
         sparse, _ = pe_enc(points=points, boxes=boxes, masks=None)
+        sparse = with_text_token(sparse, text_token)
         if self._image_side is None:
             h, w = pe_enc.image_embedding_size
             no_mask = pe_enc.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, h, w)

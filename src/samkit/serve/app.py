@@ -35,6 +35,7 @@ from samkit.serve.schemas import (
 from samkit.serve.server_decoder import FeaturesNotReady, ServerDecoder
 from samkit.serve.static_files import mount_static
 from samkit.serve.store import ImageRow, Store, VersionConflict
+from samkit.serve.text_route import text_router
 from samkit.serve.video_routes import video_router
 from samkit.serve.video_service import VideoService
 
@@ -99,7 +100,10 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
         yield
         embeddings.stop()
         videos.stop()
+        for export in exports:  # every decoder export this app started, the swapped-out models' too
+            export.join(timeout=300)
 
+    exports = [f for f in (decoder, sam2_file) if f is not None]
     app = FastAPI(title="samkit annotator", lifespan=lifespan)
     install_error_handlers(app)  # one error body ({"detail": str}), Allow on every 405: api_errors.py
     app.state.folder, app.state.store, app.state.embeddings, app.state.decoder = folder, store, embeddings, decoder
@@ -118,6 +122,7 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
         server_decoder = ServerDecoder(new_model, embeddings)
         decoder = None if sam2 else DecoderFile(new_model, state / "models", quantize=quantize_decoder)
         sam2_file = Sam2DecoderFile(new_model, state / "models") if sam2 else None  # the page decodes the new heads
+        exports.extend(f for f in (decoder, sam2_file) if f is not None)
         model = new_model
         app.state.embeddings, app.state.decoder, app.state.server_decoder = embeddings, decoder, server_decoder
         app.state.sam2_decoder_file = sam2_file
@@ -395,6 +400,9 @@ def create_app(folder: str | os.PathLike, model: nn.Module, *, static_dir: str |
 
     app.state.videos = videos
     app.include_router(video_router(videos))
+    # Text prompts (text_route.py): decoded here, since the page's ONNX decoder has no text input.
+    app.include_router(text_router(lambda: server_decoder,
+                                   lambda image_id: (lambda row: row.pixel_key if _fresh(row) else None)(_row(image_id))))
     for router in routers:
         app.include_router(router)
     mount_static(app, static)

@@ -15,6 +15,7 @@ started with the server; a request for the file waits for it.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import threading
 from pathlib import Path
@@ -37,6 +38,19 @@ def decoder_key(model: nn.Module, quantize: bool, export_format: str = EXPORT_FO
             h.update(name.encode())
             h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+def copy_for_export(model: nn.Module) -> nn.Module:
+    """The model with its own copy of every module but the image encoder (shared, not copied).
+
+    The exporters trace with the module's parameters swapped for fake tensors (torch.export), so a
+    request decoding on the same modules in another thread at that moment fails ("fake_mode...");
+    exporting a copy leaves the served model alone. The image encoder, by far the largest part, is
+    never exported, so it is shared rather than copied, as is a compiled encoder backend (OpenVINO's
+    objects cannot be copied).
+    """
+    shared = [getattr(model, name, None) for name in ("image_encoder", "encoder_backend")]
+    return copy.deepcopy(model, {id(obj): obj for obj in shared if obj is not None})
 
 
 class DecoderFile:
@@ -92,6 +106,13 @@ class DecoderFile:
             raise RuntimeError(f"exporting the ONNX decoder failed: {self.error}")
         return self.path
 
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for a running export (the server's shutdown does: a process that exits while torch
+        still traces in a daemon thread aborts with "terminate called without an active exception")."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
     def wait_split(self, timeout: float | None = None) -> tuple[Path, Path]:
         """(image graph, prompt graph) paths once they exist; RuntimeError if that export failed."""
         self.start()
@@ -113,7 +134,8 @@ class DecoderFile:
         try:
             if not self._split_done.is_set():
                 self.models_dir.mkdir(parents=True, exist_ok=True)
-                export_split_decoder(self.model, self.image_path, self.prompt_path, quantize=self.quantize)
+                export_split_decoder(copy_for_export(self.model), self.image_path, self.prompt_path,
+                                     quantize=self.quantize)
         except Exception as e:
             self.split_error = f"{type(e).__name__}: {e}"
         finally:
@@ -128,7 +150,7 @@ class DecoderFile:
             self.models_dir.mkdir(parents=True, exist_ok=True)
             fp32 = self.path.with_name(self.path.name.replace(".int8.onnx", ".onnx"))
             if not fp32.is_file():
-                export_decoder(self.model, fp32)
+                export_decoder(copy_for_export(self.model), fp32)
             if self.quantize:
                 quantize_decoder(fp32, self.path)
         except Exception as e:
@@ -171,12 +193,19 @@ class Sam2DecoderFile:
             raise RuntimeError(f"no SAM 2 page decoder: {self.error}")
         return self.image_path, self.prompt_path
 
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for a running export (the server's shutdown does: a process that exits while torch
+        still traces in a daemon thread aborts with "terminate called without an active exception")."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
     def _export(self) -> None:
         from samkit.export.sam2_decoder_split import export_sam2_split_decoder
 
         try:
             self.models_dir.mkdir(parents=True, exist_ok=True)
-            export_sam2_split_decoder(self.model, self.image_path, self.prompt_path)
+            export_sam2_split_decoder(copy_for_export(self.model), self.image_path, self.prompt_path)
         except Exception as e:
             self.error = f"{type(e).__name__}: {e}"
         finally:

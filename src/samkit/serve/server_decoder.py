@@ -53,8 +53,9 @@ class ServerDecoder:
         self._kept: OrderedDict[str, tuple[str, np.ndarray]] = OrderedDict()  # mask_id -> (pixel key, K x h x w)
 
     def decode(self, pixel_key: str | None, points_xy, labels, box_xyxy, multimask_output: bool = True,
-               mask_input_id: str | None = None, mask_index: int = 0) -> DecodeOutput:
-        """points_xy: N x 2 and box_xyxy: (4,) in original-image pixels; labels: N (1 fg, 0 bg).
+               mask_input_id: str | None = None, mask_index: int = 0, text: str | None = None) -> DecodeOutput:
+        """points_xy: N x 2 and box_xyxy: (4,) in original-image pixels; labels: N (1 fg, 0 bg);
+        text: a text prompt for models with a text path (samkit.serve.text_route).
         Raises FeaturesNotReady if the image is not encoded, InputError for a bad prompt."""
         if points_xy and any(len(p) != 2 for p in points_xy):
             raise InputError(f"a point is [x, y] (two numbers), got {next(p for p in points_xy if len(p) != 2)}")
@@ -65,14 +66,15 @@ class ServerDecoder:
         if points is None and labels:
             raise InputError(f"{len(labels)} labels given without points")
         box = np.asarray(box_xyxy, dtype=np.float64) if box_xyxy is not None else None
-        if points is None and box is None and mask_input_id is None:
+        if points is None and box is None and mask_input_id is None and text is None:
             raise InputError("the prompt is empty: give points, a box or a mask_input_id")
         with self._lock:
             mask_input = self._mask_input(pixel_key, mask_input_id, mask_index)
             self._load(pixel_key)
             t0 = time.perf_counter()
             _, iou, low_res = self.predictor.predict(point_coords=points, point_labels=point_labels, box=box,
-                                                     mask_input=mask_input, multimask_output=multimask_output)
+                                                     mask_input=mask_input, multimask_output=multimask_output,
+                                                     **({} if text is None else {"text": text}))
             ms = 1e3 * (time.perf_counter() - t0)
             low_res = np.asarray(low_res, dtype=np.float32)
             mask_id = uuid.uuid4().hex[:16]
