@@ -40,6 +40,13 @@ class DecodeOutput:
     mask_id: str  # feed these logits back with mask_input_id
     decode_ms: float
 
+    def http_headers(self) -> dict[str, str]:
+        """The headers a decode answer carries (POST .../decode and .../decode_text alike)."""
+        return {"X-Mask-Shape": ",".join(str(s) for s in self.shape), "X-Mask-Dtype": "float16",
+                "X-Iou-Predictions": ",".join(f"{v:.6g}" for v in self.iou_predictions),
+                "X-Mask-Id": self.mask_id, "X-Decode-Ms": f"{self.decode_ms:.2f}",
+                "Access-Control-Expose-Headers": "X-Mask-Shape, X-Iou-Predictions, X-Mask-Id, X-Decode-Ms"}
+
 
 class ServerDecoder:
     """Decode prompts on cached image features with the model's image predictor (thread-safe)."""

@@ -70,10 +70,6 @@ def text_router(server_decoder: Callable[[], ServerDecoder], pixel_key_of: Calla
                                      "and poll its status") from None
         except InputError as e:
             raise HTTPException(422, f"prompt rejected: {e}") from None
-        headers = {"X-Mask-Shape": ",".join(str(s) for s in out.shape), "X-Mask-Dtype": "float16",
-                   "X-Iou-Predictions": ",".join(f"{v:.6g}" for v in out.iou_predictions),
-                   "X-Mask-Id": out.mask_id, "X-Decode-Ms": f"{out.decode_ms:.2f}",
-                   "Access-Control-Expose-Headers": "X-Mask-Shape, X-Iou-Predictions, X-Mask-Id, X-Decode-Ms"}
-        return Response(out.low_res_f16, media_type="application/octet-stream", headers=headers)
+        return Response(out.low_res_f16, media_type="application/octet-stream", headers=out.http_headers())
 
     return router
