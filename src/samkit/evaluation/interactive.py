@@ -38,10 +38,15 @@ class ClickTrajectory:
     # True while every multi-mask choice so far was also the GT-best mask: then the "oracle"
     # trajectory of a deterministic predictor is this very trajectory and need not be rerun.
     choices_were_oracle: bool = True
+    # The predictor's own score (predicted IoU) of the chosen mask after each click, and of every
+    # mask of the first click with those masks' real IoUs: what `score_calibration` compares.
+    scores: list[float] = field(default_factory=list)
+    first_click_scores: list[float] = field(default_factory=list)
+    first_click_ious: list[float] = field(default_factory=list)
 
 
-def _pick(masks: np.ndarray, scores: np.ndarray, gt: np.ndarray, selection: str) -> tuple[int, float, int]:
-    """(index of the chosen mask among C candidates, its IoU with the GT, index the oracle picks)."""
+def _pick(masks: np.ndarray, scores: np.ndarray, gt: np.ndarray, selection: str) -> tuple[int, list[float], int]:
+    """(index of the chosen mask among C candidates, the C IoUs with the GT, index the oracle picks)."""
     ious = [mask_iou(m, gt) for m in masks]
     best = int(np.argmax(ious))
     if selection == "oracle":
@@ -50,7 +55,7 @@ def _pick(masks: np.ndarray, scores: np.ndarray, gt: np.ndarray, selection: str)
         idx = int(np.argmax(np.asarray(scores, dtype=np.float64)))
     else:
         raise ValueError(f"selection must be 'score' or 'oracle', got {selection!r}")
-    return idx, ious[idx], best
+    return idx, ious, best
 
 
 def run_click_trajectory(
@@ -93,12 +98,16 @@ def run_click_trajectory(
         )
         if masks.shape[0] > 1:
             traj.used_multiple_masks = True
-        idx, iou, oracle_idx = _pick(masks, scores, gt, selection)
+        idx, ious, oracle_idx = _pick(masks, scores, gt, selection)
         if idx != oracle_idx:
             traj.choices_were_oracle = False
+        scores = np.asarray(scores, dtype=np.float64).ravel()
+        if k == 1:
+            traj.first_click_scores, traj.first_click_ious = scores.tolist(), list(ious)
         pred = np.asarray(masks[idx], dtype=bool)
         prev_logits = np.asarray(low_res[idx], dtype=np.float32)
-        traj.ious.append(iou)
+        traj.ious.append(ious[idx])
+        traj.scores.append(float(scores[idx]))
         click = next_click(gt, pred)
         if click is None and stop_at_perfect:
             break

@@ -25,8 +25,11 @@ def clicks_table(summaries: dict[str, dict], clicks_shown=(1, 2, 3, 5, 10, 20)) 
     """summaries: label -> `summarize_clicks` output. One row per (model, size group)."""
     max_k = max((len(s["all"].get("miou_score", [])) for s in summaries.values()), default=0)
     ks = [k for k in clicks_shown if k <= max_k]
+    # "pred-IoU r": Pearson correlation of the predicted and the real IoU over every mask of the
+    # first click (`score_calibration`); "–" for a model without a quality estimate.
     header = ["model", "objects", "size"] + [f"mIoU@{k}" for k in ks] + ["NoC@85", "NoC@90", "fail@90",
-                                                                         "oracle mIoU@1", "oracle NoC@90"]
+                                                                         "oracle mIoU@1", "oracle NoC@90",
+                                                                         "pred-IoU r"]
     rows = []
     for label, summary in summaries.items():
         for size in SIZES:
@@ -35,7 +38,8 @@ def clicks_table(summaries: dict[str, dict], clicks_shown=(1, 2, 3, 5, 10, 20)) 
                 continue
             rows.append([label, s["count"], size] + [_f(s["miou_score"][k - 1]) for k in ks]
                         + [_f(s["noc85_score"], 2), _f(s["noc90_score"], 2), _f(s["nof90_score"], 2),
-                           _f(s["miou_oracle"][0]), _f(s["noc90_oracle"], 2)])
+                           _f(s["miou_oracle"][0]), _f(s["noc90_oracle"], 2),
+                           _f(s.get("calibration_first_click", {}).get("pearson"), 2)])
     return _table(header, rows)
 
 
