@@ -329,15 +329,22 @@ def load_model(name: str | None = None, checkpoint: str | os.PathLike | None = N
 
         set_eval_postprocessing(model)
     dev = resolve_device(device)
-    path = _encoder_path_for(model, dtype, dev)  # SAM 1 and SAM 2 alike (samkit.accel)
     model = model.to(dev).eval()
+    set_encoder_dtype(model, dtype, dev)
+    return model
+
+
+def set_encoder_dtype(model, dtype: str | torch.dtype | None, device: torch.device) -> None:
+    """Make `model` (a Sam or SAM2Base already on `device`) encode images in `dtype`, as load_model
+    does: "auto" / "int8" on CPU pick a samkit.accel path (the OpenVINO encoder where the extra is
+    installed, else torch), anything else sets model.encoder_dtype (resolve_dtype)."""
+    path = _encoder_path_for(model, dtype, device)  # SAM 1 and SAM 2 alike (samkit.accel)
     if path is None:
-        model.encoder_dtype = resolve_dtype(dtype, dev)
+        model.encoder_dtype = resolve_dtype(dtype, device)
     else:  # CPU paths: torch bf16/fp32 or the OpenVINO encoder (falls back to torch without the extra)
         from samkit.accel.cpu_paths import resolve_encoder_path
 
-        resolve_encoder_path(model, path, dev)
-    return model
+        resolve_encoder_path(model, path, device)
 
 
 def _registry_builder(preset: str):

@@ -80,6 +80,23 @@ def test_auto_uses_the_sam2_presets_own_measurement(cache_dir, monkeypatch):
     assert model.encoder_backend is None and model.encoder_dtype == torch.float32
 
 
+def test_the_sam2_video_builder_takes_load_models_path(cache_dir, monkeypatch):
+    """sam2's drop-in build_sam2_video_predictor(dtype="auto") picks the same measured CPU path as
+    load_model (the OpenVINO encoder where installed), not plain torch bf16."""
+    from samkit.sam2.build_sam import build_sam2_video_predictor
+
+    chosen, real = [], cpu_paths.resolve_encoder_path
+    monkeypatch.setattr(cpu_paths, "resolve_encoder_path", lambda m, p, d, *a, **k: chosen.append(p) or real(m, p, d, *a, **k))
+    monkeypatch.setattr(cpu_paths, "openvino_available", lambda int8=False: False)
+    cpu_paths.record_measurement(PRESET, {"torch-fp32": 2.0, "torch-bf16": 1.0})
+    expected = cpu_paths.choose_auto_path(torch.device("cpu"), PRESET)[0]
+    predictor = build_sam2_video_predictor(PRESET, device="cpu", dtype="auto")
+    assert chosen == [expected] and predictor.encoder_backend is None
+    assert predictor.encoder_dtype == (torch.bfloat16 if expected == "torch-bf16" else torch.float32)
+    chosen.clear()
+    assert build_sam2_video_predictor(PRESET, device="cpu").encoder_dtype == torch.float32 and chosen == []
+
+
 def test_sam2_without_the_extra_falls_back_with_one_line(cache_dir, no_openvino, caplog):
     assert not cpu_paths.openvino_available()
     with caplog.at_level(logging.WARNING, logger="samkit"):

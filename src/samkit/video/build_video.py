@@ -10,9 +10,10 @@ to 8 low-res pixels (fill_hole_area=8). The video predictor's own settings can b
 overrides ("++model.fill_hole_area=0") or, unlike the reference which ignores them, as keyword
 arguments (fill_hole_area=0, non_overlap_masks=True, feature_cache_size=4, ...).
 
-Speed: dtype="bfloat16" (or "auto": bf16 where the CPU/GPU runs it fast) is samkit's fast path: the
-image encoder, the memory attention and the memory encoder compute in bf16 under autocast (the
-prompt encoder, the mask decoder and every output stay float32). The default, float32, gives the
+Speed: dtype="bfloat16" is samkit's fast path: the image encoder, the memory attention and the
+memory encoder compute in bf16 under autocast (the prompt encoder, the mask decoder and every
+output stay float32). dtype="auto" / "int8" choose as load_model does (on CPU the fastest measured
+path: the OpenVINO image encoder where `samkit[openvino]` is installed, else torch bf16 or fp32). The default, float32, gives the
 reference's numbers. A model from load_model(..., dtype=...) keeps its dtype in
 video_predictor_from_model.
 """
@@ -25,7 +26,7 @@ from typing import Any, Iterable
 
 import torch
 
-from samkit.build import resolve_dtype
+from samkit.build import set_encoder_dtype
 from samkit.builder_sam2 import build_sam2
 from samkit.errors import InputError
 from samkit.modeling.sam2.sam2_base import SAM2Base
@@ -117,8 +118,9 @@ def build_sam2_video_predictor(config_file, ckpt_path: str | os.PathLike | None 
     config_file: an official config name ("configs/sam2.1/sam2.1_hiera_t.yaml"), a samkit preset
     name or a Sam2Config; ckpt_path: official .pt or samkit .safetensors (None: random weights).
     kwargs: SAM2VideoPredictor settings (fill_hole_area, non_overlap_masks, ...); others are
-    ignored, as the reference ignores them. dtype (samkit): "float32" (default), "bfloat16" or
-    "auto", the compute dtype of the image encoder and the memory modules (the bf16 fast path)."""
+    ignored, as the reference ignores them. dtype (samkit): "float32" (default), "bfloat16", "auto"
+    or "int8", as load_model's: the image encoder's path ("auto" on CPU: the fastest measured, the
+    OpenVINO encoder where `samkit[openvino]` is installed) and the memory modules' compute dtype."""
     model_overrides, settings, vos = split_video_overrides(list(hydra_overrides_extra))
     if apply_postprocessing:
         # Masks made by clicks enter memory exactly as the user sees them; small holes get filled.
@@ -127,7 +129,7 @@ def build_sam2_video_predictor(config_file, ckpt_path: str | os.PathLike | None 
     settings.update({k: v for k, v in kwargs.items() if k in VIDEO_SETTINGS})
     model = build_sam2(config_file, ckpt_path=ckpt_path, device=device, mode=mode,
                        hydra_overrides_extra=model_overrides, apply_postprocessing=apply_postprocessing)
-    model.encoder_dtype = resolve_dtype(dtype, model.device)
+    set_encoder_dtype(model, dtype, model.device)  # "auto" on CPU: load_model's path (OpenVINO where installed)
     predictor = video_predictor_from_model(model, **settings)
     if vos_optimized or vos:
         _compile_for_vos(predictor)
