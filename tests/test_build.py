@@ -27,6 +27,19 @@ def test_tiny_presets_run_forward_and_backward(name):
     assert trainable and not no_grad, f"encoder parameters without gradient: {no_grad[:5]}"
 
 
+def test_the_cpu_encoder_candidates_share_the_built_in_models_embedding():
+    """vit_cpu and its TinyViT-shaped rival (docs/model-card.md) give the same 24 x 24 x 128
+    embedding to the same decoder, so one recipe trains either and the comparison is the encoder's."""
+    vit, tv = build_sam("vit_cpu").eval(), build_sam("tiny_vit_cpu").eval()
+    x = torch.randn(1, 3, 384, 384)
+    with torch.no_grad():
+        assert vit.image_encoder(x).shape == tv.image_encoder(x).shape == (1, 128, 24, 24)
+    assert vit.config.mask_decoder == tv.config.mask_decoder and vit.config.prompt_encoder == tv.config.prompt_encoder
+    n_params = [sum(p.numel() for p in m.image_encoder.parameters()) for m in (vit, tv)]
+    assert n_params[1] < n_params[0]
+    assert not [n for n, _ in tv.image_encoder.named_parameters() if n.startswith("head.")]  # no ImageNet classifier
+
+
 def test_config_json_round_trip():
     for cfg in PRESETS.values():
         assert SamConfig.from_json(cfg.to_json()) == cfg

@@ -159,6 +159,11 @@ def _vit(name: str, embed_dim: int, depth: int, num_heads: int, global_idx: tupl
     )
 
 
+# The built-in model's 128-d prompt encoder and two-way decoder, shared by its encoder candidates.
+_CPU_PROMPT_ENCODER = PromptEncoderConfig(embed_dim=128, mask_in_chans=16)
+_CPU_MASK_DECODER = MaskDecoderConfig(transformer_dim=128, transformer_num_heads=8, transformer_mlp_dim=512,
+                                      iou_head_hidden_dim=128)
+
 PRESETS: dict[str, SamConfig] = {
     "vit_b": _vit("vit_b", 768, 12, 12, (2, 5, 8, 11)),
     "vit_l": _vit("vit_l", 1024, 24, 16, (5, 11, 17, 23)),
@@ -173,10 +178,22 @@ PRESETS: dict[str, SamConfig] = {
             img_size=384, embed_dim=192, depth=6, num_heads=3, window_size=12, global_attn_indexes=(2, 5),
             out_chans=128,
         ),
-        prompt_encoder=PromptEncoderConfig(embed_dim=128, mask_in_chans=16),
-        mask_decoder=MaskDecoderConfig(
-            transformer_dim=128, transformer_num_heads=8, transformer_mlp_dim=512, iou_head_hidden_dim=128
+        prompt_encoder=_CPU_PROMPT_ENCODER,
+        mask_decoder=_CPU_MASK_DECODER,
+    ),
+    # The convolutional/hybrid candidate measured against vit_cpu for the built-in model
+    # (docs/model-card.md, "Encoder"): MobileSAM's TinyViT shape (conv stem + MBConv stage, then
+    # windowed attention) cut down until its 384 px forward costs no more than vit_cpu's on 2 CPU
+    # cores (16-48-128-192 channels, 1-1-6-2 blocks; 2.4M encoder parameters vs 3.1M); the same
+    # 24 x 24 x 128 embedding, prompt encoder and decoder as vit_cpu.
+    "tiny_vit_cpu": SamConfig(
+        name="tiny_vit_cpu",
+        encoder=TinyViTEncoderConfig(
+            img_size=384, embed_dims=(16, 48, 128, 192), depths=(1, 1, 6, 2), num_heads=(1, 2, 4, 6),
+            window_sizes=(7, 7, 12, 12), out_chans=128, num_classes=0,
         ),
+        prompt_encoder=_CPU_PROMPT_ENCODER,
+        mask_decoder=_CPU_MASK_DECODER,
     ),
     # Test presets: random weights, CPU, a fraction of a second per image. 256x256 input gives a
     # 16x16 embedding and 64x64 low-res masks; every code path of the real presets is exercised.
