@@ -65,6 +65,7 @@ def test_metrics_validation_and_config_next_to_checkpoints(fast_config, tmp_path
     assert {"loss", "focal", "dice", "iou_mse", "lr", "grad_norm", "images_per_s"} <= set(train[0])
     assert [r["step"] for r in val] == [0, 2, 4]
     assert len(val[0]["miou_clicks"]) == 5 and 0 <= val[-1]["miou_box"] <= 1 and val[0]["num_masks"] > 0
+    assert all(0 <= r["auc_1pt"] <= 1 for r in val)  # the threshold-free first-click ranking
     for step in (2, 4):
         saved = yaml.safe_load((ckpt_dir(run_dir, step) / "train_config.yaml").read_text())
         assert config_from_dict(saved) == cfg

@@ -115,8 +115,9 @@ class ValidationHook(PeriodicHook):
             if self.summary is not None:
                 tqdm.write(f"[val step {t.step}] {self.summary(res, self.clicks)}")
             else:
+                auc = f"  1pt AUC {res['auc_1pt']:.3f}" if "auc_1pt" in res else ""
                 tqdm.write(f"[val step {t.step}] mIoU 1pt {res['miou_1pt']:.3f}  box {res['miou_box']:.3f}  "
-                           f"{self.clicks}pt {res[f'miou_{self.clicks}pt']:.3f}  ({res['num_masks']} masks)")
+                           f"{self.clicks}pt {res[f'miou_{self.clicks}pt']:.3f}{auc}  ({res['num_masks']} masks)")
         self.done_at = t.step
         barrier(t.dist)
 

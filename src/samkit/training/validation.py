@@ -6,6 +6,11 @@ interior pixel of the largest-distance error region (false negative -> label 1, 
 label 0), with the previous round's low-res logits fed back as the mask prompt. With one point the
 model returns 3 masks and the one with the highest predicted IoU counts. IoU is measured in the
 model-input frame (logits upsampled bilinearly to img_size), inside the unpadded image area.
+
+Also the first click's AUC: how well the chosen mask's logits rank the object's pixels above the
+rest (0.5 = chance), before any threshold. A from-scratch run spends its first hundreds of steps
+learning to localise a click while every thresholded mask is still empty and every IoU reads 0;
+the AUC shows that progress (docs/training.md, "Why the paper's loss seemed to collapse").
 """
 
 from __future__ import annotations
@@ -47,14 +52,36 @@ def _decode(sam, emb, dense_pe, points, labels, boxes, mask_in, multimask):
     return logits[torch.arange(len(best)), best]  # M x 4h x 4w
 
 
-def _upsampled_binary(low_logits: torch.Tensor, img_size: int) -> torch.Tensor:
+def _upsampled(low_logits: torch.Tensor, img_size: int) -> torch.Tensor:
     up = F.interpolate(low_logits[:, None].float(), size=(img_size, img_size), mode="bilinear", align_corners=False)
-    return up[:, 0] > 0
+    return up[:, 0]
+
+
+def _upsampled_binary(low_logits: torch.Tensor, img_size: int) -> torch.Tensor:
+    return _upsampled(low_logits, img_size) > 0
+
+
+def ranking_auc(scores: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-mask ROC AUC of M x H x W scores against M x H x W bool targets (inside `valid`, M x H x W
+    bool, where given): the chance that a target pixel scores above a non-target pixel (Mann-Whitney;
+    ties are rare in float logits). NaN for a mask with no target or no other pixel."""
+    out = torch.full((len(scores),), float("nan"))
+    for i in range(len(scores)):
+        keep = valid[i] if valid is not None else torch.ones_like(targets[i])
+        x, t = scores[i][keep].double(), targets[i][keep]
+        n_pos, n_neg = int(t.sum()), int((~t).sum())
+        if n_pos == 0 or n_neg == 0:
+            continue
+        ranks = torch.empty_like(x)
+        ranks[x.argsort()] = torch.arange(1, len(x) + 1, dtype=x.dtype)
+        out[i] = float((ranks[t].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return out
 
 
 @torch.no_grad()
 def evaluate_batch(sam, images, masks, image_index, input_hw, num_clicks: int = 5) -> dict[str, torch.Tensor]:
-    """Per-mask IoUs for one collated batch: "box" (M), "clicks" (M x num_clicks)."""
+    """Per-mask IoUs for one collated batch: "box" (M), "clicks" (M x num_clicks), and "auc_1pt" (M),
+    the first click's ranking AUC (on every 4th pixel of the input frame: the low-res grid's density)."""
     img_size = images.shape[-1]
     emb = sam.image_encoder(images)[image_index]
     dense_pe = sam.prompt_encoder.get_dense_pe()
@@ -80,9 +107,12 @@ def evaluate_batch(sam, images, masks, image_index, input_hw, num_clicks: int = 
         lbl = torch.tensor(labels, dtype=torch.long, device=emb.device).T
         low = _decode(sam, emb, dense_pe, pts, lbl, None, mask_in, multimask=click == 0)
         mask_in = low[:, None]
-        pred = _upsampled_binary(low, img_size) & valid
+        up = _upsampled(low, img_size)
+        if click == 0:
+            auc = ranking_auc(up[:, ::4, ::4].cpu(), gt[:, ::4, ::4].cpu(), valid[:, ::4, ::4].cpu())
+        pred = (up > 0) & valid
         click_iou.append(mask_iou(pred, gt))
-    return {"box": box_iou.cpu(), "clicks": torch.stack(click_iou, dim=1).cpu()}
+    return {"box": box_iou.cpu(), "clicks": torch.stack(click_iou, dim=1).cpu(), "auc_1pt": auc}
 
 
 @torch.no_grad()
@@ -90,11 +120,11 @@ def evaluate_interactive(sam, batches, num_clicks: int = 5, device=None) -> dict
     """mIoU over every mask of `batches` (an iterable of TrainBatch).
 
     Returns {"miou_1pt", "miou_box", "miou_5pt" (the num_clicks-th click), "miou_clicks": [...],
-    "num_masks"}.
+    "auc_1pt" (mean first-click ranking AUC), "num_masks"}.
     """
     was_training = sam.training
     sam.eval()
-    boxes, clicks = [], []
+    boxes, clicks, aucs = [], [], []
     try:
         for batch in batches:
             if len(batch.masks) == 0:
@@ -104,11 +134,12 @@ def evaluate_interactive(sam, batches, num_clicks: int = 5, device=None) -> dict
             out = evaluate_batch(sam, batch.images, batch.masks, batch.image_index, batch.input_hw, num_clicks)
             boxes.append(out["box"])
             clicks.append(out["clicks"])
+            aucs.append(out["auc_1pt"])
     finally:
         sam.train(was_training)
     if not boxes:
         raise ValueError("validation set has no usable masks")
-    box, click = torch.cat(boxes), torch.cat(clicks)
+    box, click, auc = torch.cat(boxes), torch.cat(clicks), torch.cat(aucs)
     per_click = click.mean(dim=0).tolist()
     return {"miou_1pt": per_click[0], "miou_box": float(box.mean()), f"miou_{num_clicks}pt": per_click[-1],
-            "miou_clicks": per_click, "num_masks": int(len(box))}
+            "miou_clicks": per_click, "auc_1pt": float(auc.nanmean()), "num_masks": int(len(box))}
