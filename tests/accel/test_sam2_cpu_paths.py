@@ -88,11 +88,11 @@ def test_the_sam2_video_builder_takes_load_models_path(cache_dir, monkeypatch):
     chosen, real = [], cpu_paths.resolve_encoder_path
     monkeypatch.setattr(cpu_paths, "resolve_encoder_path", lambda m, p, d, *a, **k: chosen.append(p) or real(m, p, d, *a, **k))
     monkeypatch.setattr(cpu_paths, "openvino_available", lambda int8=False: False)
-    cpu_paths.record_measurement(PRESET, {"torch-fp32": 2.0, "torch-bf16": 1.0})
-    expected = cpu_paths.choose_auto_path(torch.device("cpu"), PRESET)[0]
+    # fp32 measured fastest: plain resolve_dtype("auto") would have said bf16 on a bf16 CPU.
+    cpu_paths.record_measurement(PRESET, {"torch-fp32": 1.0, "torch-bf16": 2.0})
     predictor = build_sam2_video_predictor(PRESET, device="cpu", dtype="auto")
-    assert chosen == [expected] and predictor.encoder_backend is None
-    assert predictor.encoder_dtype == (torch.bfloat16 if expected == "torch-bf16" else torch.float32)
+    assert chosen == ["torch-fp32"] and predictor.encoder_backend is None
+    assert predictor.encoder_dtype == torch.float32
     chosen.clear()
     assert build_sam2_video_predictor(PRESET, device="cpu").encoder_dtype == torch.float32 and chosen == []
 

@@ -113,6 +113,12 @@ def test_embedding_cache_needs_a_frozen_encoder_without_augmentation(fast_config
     assert 0 < len(cache) <= 3  # 3 training images, each encoded once
 
 
+def test_validation_needs_at_least_one_click(fast_config):
+    """run.val_clicks 0 would leave the validator nothing to score (no first click, no AUC): named."""
+    with pytest.raises(InputError, match="run.val_clicks must be >= 1, got 0"):
+        run_training(config_from_dict(fast_config(val_clicks=0)))
+
+
 def test_unknown_config_key_is_named():
     with pytest.raises(InputError, match="optim.learning_rate"):
         config_from_dict({"optim": {"learning_rate": 1}})

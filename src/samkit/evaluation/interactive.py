@@ -101,13 +101,13 @@ def run_click_trajectory(
         idx, ious, oracle_idx = _pick(masks, scores, gt, selection)
         if idx != oracle_idx:
             traj.choices_were_oracle = False
-        scores = np.asarray(scores, dtype=np.float64).ravel()
+        predicted = np.asarray(scores, dtype=np.float64).ravel()
         if k == 1:
-            traj.first_click_scores, traj.first_click_ious = scores.tolist(), list(ious)
+            traj.first_click_scores, traj.first_click_ious = predicted.tolist(), list(ious)
         pred = np.asarray(masks[idx], dtype=bool)
         prev_logits = np.asarray(low_res[idx], dtype=np.float32)
         traj.ious.append(ious[idx])
-        traj.scores.append(float(scores[idx]))
+        traj.scores.append(float(predicted[idx]))
         click = next_click(gt, pred)
         if click is None and stop_at_perfect:
             break

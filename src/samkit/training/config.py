@@ -122,7 +122,7 @@ class TrainConfig:
         if o.schedule not in ("cosine", "step", "constant"):
             raise InputError(f"optim.schedule {o.schedule!r} must be cosine, step or constant")
         for name, v in (("run.max_steps", r.max_steps), ("run.batch_size", r.batch_size), ("optim.grad_accum", o.grad_accum),
-                        ("data.masks_per_image", self.data.masks_per_image)):
+                        ("data.masks_per_image", self.data.masks_per_image), ("run.val_clicks", r.val_clicks)):
             if v < 1:
                 raise InputError(f"{name} must be >= 1, got {v}")
         if r.cache_embeddings and (r.mode in ("full", "lora") or self.data.use_augment):

@@ -13,9 +13,9 @@ arguments (fill_hole_area=0, non_overlap_masks=True, feature_cache_size=4, ...).
 Speed: dtype="bfloat16" is samkit's fast path: the image encoder, the memory attention and the
 memory encoder compute in bf16 under autocast (the prompt encoder, the mask decoder and every
 output stay float32). dtype="auto" / "int8" choose as load_model does (on CPU the fastest measured
-path: the OpenVINO image encoder where `samkit[openvino]` is installed, else torch bf16 or fp32). The default, float32, gives the
-reference's numbers. A model from load_model(..., dtype=...) keeps its dtype in
-video_predictor_from_model.
+path: the OpenVINO image encoder where `samkit[openvino]` is installed, else torch bf16 or fp32).
+The default, float32, gives the reference's numbers. A model from load_model(..., dtype=...) keeps
+its dtype in video_predictor_from_model.
 """
 
 from __future__ import annotations
