@@ -1,6 +1,6 @@
-"""The built-in model (vit_cpu) on this machine: set_image, one click, and automatic masks, next to
-samkit's vit_b and vit_t, and the built-in model's encoder candidate tiny_vit_cpu (docs/model-card.md,
-"Encoder"), in the same process.
+"""The built-in model (v2, tiny_vit_cpu) on this machine: set_image, one click, and automatic masks,
+next to samkit's vit_b and vit_t and v1's architecture, vit_cpu (docs/model-card.md, "Encoder"), in
+the same process.
 
 Configurations run round-robin (one call each per round, after a warm-up round), so a change in
 machine load hits all of them alike; the median per configuration is reported. Writes the
@@ -49,9 +49,10 @@ def main() -> int:
     image = load_image(IMAGE)
     click = dict(point_coords=np.array([[250, 170]]), point_labels=np.array([1]))
 
-    models = {"built-in vit_cpu, fp32": load_model(), "built-in vit_cpu, bf16 autocast": load_model(dtype="bfloat16"),
-              "tiny_vit_cpu candidate, fp32": build_sam("tiny_vit_cpu").eval(),
-              "tiny_vit_cpu candidate, bf16 autocast": load_model("tiny_vit_cpu", dtype="bfloat16"),
+    models = {"built-in v2 (tiny_vit_cpu), fp32": load_model(),
+              "built-in v2 (tiny_vit_cpu), bf16 autocast": load_model(dtype="bfloat16"),
+              "v1's vit_cpu, fp32": build_sam("vit_cpu").eval(),
+              "v1's vit_cpu, bf16 autocast": load_model("vit_cpu", dtype="bfloat16"),
               "vit_t, fp32": build_sam("vit_t").eval(), "vit_b, fp32": build_sam("vit_b").eval()}
     preds = {k: SamPredictor(m) for k, m in models.items()}
     enc: dict[str, list[float]] = {k: [] for k in preds}
@@ -67,7 +68,7 @@ def main() -> int:
             print(f"round {r}: {name}: set_image {t_enc * 1e3:.0f} ms, click {t_dec * 1e3:.1f} ms", flush=True)
 
     amg_s = {}
-    for name in ("built-in vit_cpu, fp32", "built-in vit_cpu, bf16 autocast"):
+    for name in ("built-in v2 (tiny_vit_cpu), fp32", "built-in v2 (tiny_vit_cpu), bf16 autocast"):
         gen = SamAutomaticMaskGenerator(models[name])
         with torch.no_grad():
             gen.generate(image)  # warm-up
@@ -81,12 +82,12 @@ def main() -> int:
         e, d = statistics.median(enc[name]), statistics.median(dec[name])
         rows.append(f"| {name} | {e * 1e3:.0f} | {e / base:.3f}x | {d * 1e3:.1f} |")
     md = "\n".join([
-        "## Built-in model (vit_cpu)",
+        "## Built-in model (v2: tiny_vit_cpu)",
         "",
         machine_line(),
         f"Image: examples/{IMAGE.name} ({image.shape[1]}x{image.shape[0]}), {args.threads} threads. `set_image` = "
-        "resize, normalise, encode (vit_cpu and tiny_vit_cpu at 384 px, the others at 1024 px); one click = "
-        "`predict` with one point, 3 masks, upscaled to the photo (mean of 20). tiny_vit_cpu, vit_t and vit_b have "
+        "resize, normalise, encode (tiny_vit_cpu and vit_cpu at 384 px, the others at 1024 px); one click = "
+        "`predict` with one point, 3 masks, upscaled to the photo (mean of 20). vit_cpu, vit_t and vit_b have "
         "random weights (speed only). "
         f"{args.rounds} round-robin rounds after a warm-up, median reported. `benchmarks/bench_builtin.py`.",
         "",

@@ -40,6 +40,17 @@ def test_the_cpu_encoder_candidates_share_the_built_in_models_embedding():
     assert not [n for n, _ in tv.image_encoder.named_parameters() if n.startswith("head.")]  # no ImageNet classifier
 
 
+def test_the_512_px_candidate_is_the_same_network_on_a_finer_grid():
+    """tiny_vit_cpu_512 (the resolution comparison) has tiny_vit_cpu's parameters, shape for shape,
+    except the attention biases of its larger windows, and gives a 32 x 32 embedding."""
+    small, big = build_sam("tiny_vit_cpu"), build_sam("tiny_vit_cpu_512").eval()
+    assert {k: v.shape for k, v in small.state_dict().items() if "attention_bias" not in k} == \
+        {k: v.shape for k, v in big.state_dict().items() if "attention_bias" not in k}
+    with torch.no_grad():
+        assert big.image_encoder(torch.randn(1, 3, 512, 512)).shape == (1, 128, 32, 32)
+    assert big.prompt_encoder.image_embedding_size == (32, 32)
+
+
 def test_config_json_round_trip():
     for cfg in PRESETS.values():
         assert SamConfig.from_json(cfg.to_json()) == cfg

@@ -27,12 +27,12 @@ def test_weights_ship_in_the_package_as_fp16_under_the_size_budget():
         dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}
     assert "F16" in dtypes and "F32" not in dtypes
     cfg, meta = read_checkpoint_config(DEFAULT_WEIGHTS)
-    assert cfg == samkit.get_preset("vit_cpu") and meta["samkit_builtin"] == "1"
+    assert cfg == samkit.get_preset("tiny_vit_cpu") and meta["samkit_builtin"] == "1"
 
 
 def test_load_model_without_arguments_returns_it_in_float32():
     model = samkit.load_model()
-    assert model.config.name == "vit_cpu" and not model.training
+    assert model.config.name == "tiny_vit_cpu" and not model.training
     assert all(p.dtype == torch.float32 for p in model.parameters())
 
 
@@ -62,7 +62,7 @@ def test_segment_cli_needs_no_checkpoint(tmp_path):
                "--out", str(tmp_path)])
     assert rc == 0
     result = json.loads((tmp_path / "chelsea.json").read_text())
-    assert result["model"]["name"] == "vit_cpu" and result["model"]["checkpoint"] == "builtin"
+    assert result["model"]["name"] == "tiny_vit_cpu" and result["model"]["checkpoint"] == "builtin"
     assert (tmp_path / "chelsea.overlay.png").is_file() and len(result["masks"]) == 3
 
 

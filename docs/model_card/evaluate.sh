@@ -1,16 +1,30 @@
 #!/usr/bin/env bash
-# The model card's numbers (docs/model-card.md): samkit's built-in model, the from-scratch ablation
-# and GrabCut, evaluated with `samkit eval` on the images training held out (hash split,
-# val_fraction 0.15, split_seed 0: the split of docs/training/default_model_*.toml).
+# The model card's numbers (docs/model-card.md): samkit's built-in model (v2), the previous one (v1,
+# taken from git history) and GrabCut, evaluated with `samkit eval` on the images training held out
+# (hash split, val_fraction 0.15, split_seed 0: the split of docs/training/default_model_*.toml).
 #
 # Usage, from the repository root, after the runs of docs/model-card.md ("Recipe"):
-#   bash docs/model_card/evaluate.sh [OUT_DIR=eval/model_card]
-# then  python docs/model_card/make_card.py OUT_DIR   (tables + curves for the card).
+#   SAMKIT_DATA_CACHE=/work/cache/data/v2 bash docs/model_card/evaluate.sh [OUT_DIR=eval/model_card]
+# then  python docs/model_card/make_card.py OUT_DIR [MORE_DIRS]   (tables + curves for the card).
+# The card's numbers: WHICH=baselines into eval/v2_base, WHICH=candidate CANDIDATE_CKPT=<refit
+# checkpoint> into eval/v2_candidate, merged by make_card.py.
 set -euo pipefail
 OUT=${1:-eval/model_card}
 DATA=${SAMKIT_DATA:-../shared/data}
-SCRATCH=${SCRATCH_CKPT:-runs/ablation_scratch/checkpoints/$(cat runs/ablation_scratch/checkpoints/latest)/model.safetensors}
-MODELS=(--model "samkit built-in=builtin" --model "from scratch=$SCRATCH" --model grabcut)
+CANDIDATE=${CANDIDATE_CKPT:-builtin}  # a trained checkpoint to judge before it is packaged, or the packaged one
+PREVIOUS=${PREVIOUS_CKPT:-runs/builtin_v1/samkit_default.safetensors}
+if [[ ! -f "$PREVIOUS" ]]; then  # built-in v1 as it shipped, from the last commit before v2
+  mkdir -p "$(dirname "$PREVIOUS")"
+  git show 2892679:src/samkit/weights/samkit_default.safetensors > "$PREVIOUS"
+fi
+# WHICH=candidate / baselines splits the models across two runs (two cores, or the slow GrabCut
+# started early); make_card.py merges the folders.
+case "${WHICH:-all}" in
+  all) MODELS=(--model "samkit built-in v2=$CANDIDATE" --model "built-in v1=$PREVIOUS" --model grabcut) ;;
+  candidate) MODELS=(--model "samkit built-in v2=$CANDIDATE") ;;
+  baselines) MODELS=(--model "built-in v1=$PREVIOUS" --model grabcut) ;;
+  *) echo "WHICH must be all, candidate or baselines" >&2; exit 2 ;;
+esac
 SPLIT=(--split val --val-fraction 0.15 --split-seed 0)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
@@ -30,3 +44,9 @@ run davis_clicks --data "$DATA/davis2016" --protocol clicks --frame-stride 5
 # Microscopy: held-out nuclei (DSB 2018) and EM cells (ISBI 2012)
 run dsb_clicks  --data "$DATA/microscopy/dsb2018_murphy_nuclei/train" --protocol clicks --max-objects 10
 run isbi_clicks --data "$DATA/microscopy/isbi2012_em_membrane" --protocol clicks --max-objects 10 --min-area 100
+# The new sources of v2 (scripts/prepare_extra_data.py into $SAMKIT_DATA_CACHE): their held-out sides
+CACHE=${SAMKIT_DATA_CACHE:-}
+if [[ -n "$CACHE" ]]; then
+  run ccp_clicks --data "$CACHE/ccp" --protocol clicks --max-objects 5 --min-area 100 --max-images 40
+  run dsb2018_clicks --data "$CACHE/dsb2018" --protocol clicks --max-objects 10 --max-images 30
+fi

@@ -1,7 +1,8 @@
 """Tables and curves of docs/model-card.md from the evaluation folder and the training runs.
 
-Usage (repository root): python docs/model_card/make_card.py [EVAL_DIR=eval/model_card]
+Usage (repository root): python docs/model_card/make_card.py [EVAL_DIR=eval/model_card ...]
     [--mae runs/default_mae] [--sam runs/default_sam] [--scratch runs/ablation_scratch]
+Several EVAL_DIRs (the same evaluations run for different models) are merged, models in order.
 Prints the markdown tables; writes docs/img/model_card_*.png (plots only: no dataset pixels).
 """
 
@@ -9,24 +10,37 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
+from samkit.evaluation.report_plots import plot_miou_vs_clicks
 from samkit.training.curves import read_metrics
 
 DOCS = Path(__file__).resolve().parents[1]
 CLICK_SETS = [("coco_clicks", "COCO photos, things"), ("panoptic_clicks", "COCO panoptic, things + stuff"),
-              ("davis_clicks", "DAVIS frames"), ("dsb_clicks", "DSB 2018 nuclei"), ("isbi_clicks", "ISBI 2012 EM cells")]
+              ("davis_clicks", "DAVIS frames"), ("dsb_clicks", "DSB 2018 nuclei"), ("isbi_clicks", "ISBI 2012 EM cells"),
+              ("ccp_clicks", "Clothing Co-Parsing people"), ("dsb2018_clicks", "DSB 2018 stage 1 nuclei")]
 
 
-def click_table(eval_dir: Path) -> str:
+def merged_results(eval_dirs: list[Path], name: str) -> dict | None:
+    """results.json of evaluation `name` with the models of every folder that has it, in order."""
+    found = [json.loads((d / name / "results.json").read_text()) for d in eval_dirs if (d / name / "results.json").is_file()]
+    if not found:
+        return None
+    merged = dict(found[0], models={})
+    for res in found:
+        if res["num_items"] != found[0]["num_items"]:
+            raise SystemExit(f"{name}: the folders evaluated different images ({res['num_items']} vs {found[0]['num_items']})")
+        merged["models"].update(res["models"])
+    return merged
+
+
+def click_table(eval_dirs: list[Path]) -> str:
     rows = ["| data | model | objects | mIoU@1 | mIoU@3 | mIoU@5 | mIoU@10 | NoC@85 | NoC@90 |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, label in CLICK_SETS:
-        path = eval_dir / name / "results.json"
-        if not path.is_file():
+        res = merged_results(eval_dirs, name)
+        if res is None:
             continue
-        res = json.loads(path.read_text())
         for model, r in res["models"].items():
             s = r["summary"]["all"]
             m = s["miou_score"]
@@ -35,11 +49,10 @@ def click_table(eval_dir: Path) -> str:
     return "\n".join(rows)
 
 
-def box_table(eval_dir: Path) -> str:
-    path = eval_dir / "coco_box" / "results.json"
-    if not path.is_file():
+def box_table(eval_dirs: list[Path]) -> str:
+    res = merged_results(eval_dirs, "coco_box")
+    if res is None:
         return ""
-    res = json.loads(path.read_text())
     rows = ["| model | objects | mIoU (GT box) | mIoU (noisy box) |", "| --- | --- | --- | --- |"]
     for model, r in res["models"].items():
         s = r["summary"]["all"]
@@ -118,18 +131,19 @@ def ablation_table(sam: Path, scratch: Path) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("eval_dir", nargs="?", default="eval/model_card", type=Path)
+    ap.add_argument("eval_dirs", nargs="*", default=[Path("eval/model_card")], type=Path)
     ap.add_argument("--mae", default="runs/default_mae", type=Path)
     ap.add_argument("--sam", default="runs/default_sam", type=Path)
     ap.add_argument("--scratch", default="runs/ablation_scratch", type=Path)
     args = ap.parse_args()
     img = DOCS / "img"
-    for name, _ in CLICK_SETS:
-        src = args.eval_dir / name / "miou_vs_clicks.png"
-        if src.is_file():
-            shutil.copy(src, img / f"model_card_{name}.png")
-    print(click_table(args.eval_dir), "\n")
-    print(box_table(args.eval_dir), "\n")
+    for name, label in CLICK_SETS:
+        res = merged_results(args.eval_dirs, name)
+        if res is not None:
+            summaries = {model: r["summary"] for model, r in res["models"].items()}
+            plot_miou_vs_clicks(summaries, img / f"model_card_{name}.png", f"mIoU vs clicks ({label}, {res['num_items']} images)")
+    print(click_table(args.eval_dirs), "\n")
+    print(box_table(args.eval_dirs), "\n")
     if all((p / "metrics.jsonl").is_file() for p in (args.mae, args.sam, args.scratch)):
         print(ablation_plot(args.mae, args.sam, args.scratch, img / "model_card_ablation.png"), "\n")
         print(ablation_table(args.sam, args.scratch))

@@ -1,8 +1,9 @@
 """The built-in models that samkit uses when no checkpoint is given.
 
-- SAM 1 (docs/model-card.md): a `vit_cpu` SAM trained by samkit itself (MAE pre-training, then SAM's
-  interactive training); what `load_model()` gives.
-- SAM 2 (docs/model-card-sam2.md): a `sam2_cpu` SAM 2 trained by samkit itself (SAM 1's heads
+- SAM 1 (docs/model-card.md): v2, a `tiny_vit_cpu` SAM trained by samkit itself (SAM's interactive
+  training from scratch, fine-tuned with three more public datasets, IoU head refit, text path);
+  what `load_model()` gives.
+- SAM 2 (docs/model-card-sam2.md): a `sam2_cpu` SAM 2 trained by samkit itself (SAM 1 v1's heads
   transplanted, the encoder distilled from SAM 1's, then SAM 2's clip training); what
   `load_model("sam2")` and `samkit track` without a checkpoint give.
 Both are stored in float16 inside the package and cast to float32 on load.

@@ -35,7 +35,7 @@ def builtin_server(browser_ready, tmp_path_factory) -> dict:
 def test_click_on_the_cat_in_the_page(builtin_server):
     url = builtin_server["url"]
     model = httpx.get(url + "api/model").json()
-    assert model["name"] == "vit_cpu"
+    assert model["name"] == "tiny_vit_cpu"
     iid = next(i["id"] for i in httpx.get(url + "api/images").json() if i["file_name"] == EXAMPLE.name)
     with chromium_page() as page:
         open_app(page, url)

@@ -76,7 +76,7 @@ def test_serve_command_runs_a_real_server(tmp_path):
                 if proc.poll() is not None or time.time() > deadline:
                     raise AssertionError(f"server did not start: {proc.stdout.read() if proc.poll() is not None else ''}")
                 time.sleep(0.3)
-        assert r.json()["name"] == "vit_cpu" and r.json()["img_size"] == 384 and r.headers["cross-origin-embedder-policy"] == "require-corp"
+        assert r.json()["name"] == "tiny_vit_cpu" and r.json()["img_size"] == 384 and r.headers["cross-origin-embedder-policy"] == "require-corp"
         images = httpx.get(f"http://127.0.0.1:{port}/api/images").json()
         assert [(im["file_name"], im["width"], im["height"]) for im in images] == [("red.png", 64, 48)]
         assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 503  # no bundle in --static-dir
