@@ -195,18 +195,6 @@ PRESETS: dict[str, SamConfig] = {
         prompt_encoder=_CPU_PROMPT_ENCODER,
         mask_decoder=_CPU_MASK_DECODER,
     ),
-    # The same encoder at 512 px (32 x 32 tokens, 128 x 128 low-res masks), for the resolution
-    # comparison of the built-in model (docs/model-card.md, "Input resolution"); the last two
-    # stages' windows grow to 16 so that they still tile the 32 x 32 grid 2 x 2 without padding.
-    "tiny_vit_cpu_512": SamConfig(
-        name="tiny_vit_cpu_512",
-        encoder=TinyViTEncoderConfig(
-            img_size=512, embed_dims=(16, 48, 128, 192), depths=(1, 1, 6, 2), num_heads=(1, 2, 4, 6),
-            window_sizes=(7, 7, 16, 16), out_chans=128, num_classes=0,
-        ),
-        prompt_encoder=_CPU_PROMPT_ENCODER,
-        mask_decoder=_CPU_MASK_DECODER,
-    ),
     # Test presets: random weights, CPU, a fraction of a second per image. 256x256 input gives a
     # 16x16 embedding and 64x64 low-res masks; every code path of the real presets is exercised.
     "tiny": SamConfig(
@@ -232,6 +220,14 @@ PRESETS: dict[str, SamConfig] = {
         ),
     ),
 }
+
+# tiny_vit_cpu at 512 px (32 x 32 tokens, 128 x 128 low-res masks), for the resolution comparison of
+# the built-in model (docs/model-card.md, "Input resolution"); the last two stages' windows grow to
+# 16 so that they still tile the 32 x 32 grid 2 x 2 without padding.
+PRESETS["tiny_vit_cpu_512"] = dataclasses.replace(
+    PRESETS["tiny_vit_cpu"], name="tiny_vit_cpu_512",
+    encoder=dataclasses.replace(PRESETS["tiny_vit_cpu"].encoder, img_size=512, window_sizes=(7, 7, 16, 16)),
+)
 
 # Aliases accepted wherever a preset name is (segment_anything's registry uses "default" = vit_h).
 PRESET_ALIASES: dict[str, str] = {"default": "vit_h"}

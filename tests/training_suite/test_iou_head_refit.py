@@ -11,6 +11,7 @@ from samkit.build import build_sam, load_checkpoint, save_checkpoint
 from samkit.data import DatasetSpec, build_dataset
 from samkit.errors import InputError
 from samkit.training import iou_head_refit as refit
+from samkit.training.validation import most_interior_pixel
 
 from training_suite.toy_training import write_toy_dataset
 
@@ -36,8 +37,8 @@ def test_features_are_the_heads_input_and_targets_the_true_ious(toy):
     pred = samkit.SamPredictor(model)
     pred.set_image(samples[0].image_rgb)
     gt = samples[0].masks[np.argmax(samples[0].masks.reshape(len(samples[0].masks), -1).sum(1))]
-    yx = refit._interior_yx(gt)
-    masks, scores, _ = pred.predict(point_coords=np.array([yx[::-1]]), point_labels=np.array([1]), multimask_output=True)
+    xy = most_interior_pixel(gt)[:2]
+    masks, scores, _ = pred.predict(point_coords=np.array([xy]), point_labels=np.array([1]), multimask_output=True)
     iou = (masks & gt).reshape(3, -1).sum(1) / np.maximum((masks | gt).reshape(3, -1).sum(1), 1)
     np.testing.assert_allclose(y[0, 1:].numpy(), iou, atol=1e-6)
     np.testing.assert_allclose(model.mask_decoder.iou_prediction_head(x[:1])[0, 1:].detach().numpy(), scores, atol=1e-5)

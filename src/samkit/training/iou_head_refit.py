@@ -36,16 +36,9 @@ from samkit.errors import InputError
 from samkit.inference.predictor import SamPredictor
 from samkit.training.config import TrainConfig
 from samkit.training.run_setup import build_splits
+from samkit.training.validation import most_interior_pixel
 
 log = logging.getLogger("samkit.training")
-
-
-def _interior_yx(mask: np.ndarray) -> tuple[int, int]:
-    from scipy import ndimage
-
-    dist = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
-    y, x = np.unravel_index(int(dist.argmax()), dist.shape)
-    return int(y), int(x)
 
 
 def click_features(model, samples, random_clicks: int, max_objects: int, min_area_px: int,
@@ -66,7 +59,7 @@ def click_features(model, samples, random_clicks: int, max_objects: int, min_are
             for i in order:
                 gt = sample.masks[i]
                 ys, xs = np.nonzero(gt)
-                clicks = [_interior_yx(gt)[::-1]] + [(xs[j], ys[j]) for j in rng.integers(len(xs), size=random_clicks)]
+                clicks = [most_interior_pixel(gt)[:2]] + [(xs[j], ys[j]) for j in rng.integers(len(xs), size=random_clicks)]
                 for x, y in clicks:
                     xy = pred.transform.apply_coords(np.array([[x, y]], np.float32), pred.original_size)
                     with torch.no_grad():
