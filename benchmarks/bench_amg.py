@@ -310,7 +310,7 @@ def main() -> None:
     md = "\n".join(lines)
     print(md)
     if not args.no_write:
-        print("wrote", write_section("amg", md))
+        print("wrote", write_section(f"amg-{feats.kind}", md))
 
     if args.memory:
         mems = []

@@ -270,7 +270,7 @@ def main() -> None:
     text = "\n".join(head + lines + [f"- {n}" for n in notes])
     print(text)
     if not args.no_write:
-        print("wrote", write_section("torch-compile", text))
+        print("wrote", write_section(f"torch-compile-{f.kind}", text))
     subprocess.run(["uptime"])
 
 

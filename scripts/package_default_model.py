@@ -44,8 +44,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=None,
                     help="default: the package's built-in SAM 1 or SAM 2 file, by the checkpoint's family")
     # This small model's predicted IoUs sit around 0.2, so SAM's AMG thresholds (0.88 / 0.95) keep
-    # nothing. Measured on 8 *training* photos (samkit eval --protocol amg --split train): these keep
-    # ~60 proposals per photo with the best average best overlap of the settings tried (model card).
+    # nothing. Measured on *training* photos (samkit eval --protocol amg --split train; v1: 8 photos,
+    # v2: 10): these keep ~60-100 proposals per photo; lower stability thresholds add recall only by
+    # returning several hundred masks a photo (model card, "Automatic masks").
     ap.add_argument("--amg-pred-iou-thresh", type=float, default=0.0)
     ap.add_argument("--amg-stability-score-thresh", type=float, default=0.8)
     args = ap.parse_args()
