@@ -22,10 +22,12 @@ def plain_masked(q, k, v, rel_h, rel_w, scale):
 
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("b,heads,hw,c", [(1, 2, (8, 8), 16), (3, 1, (6, 5), 8), (2, 3, (4, 7), 32)])
-def test_kernels_equal_the_masked_reference(kernel, b, heads, hw, c, monkeypatch):
-    # A small chunk budget makes "masked" split the queries into several chunks (the path big grids take).
+@pytest.mark.parametrize("block_queries", [7, 4096])
+def test_kernels_equal_the_masked_reference(kernel, b, heads, hw, c, block_queries, monkeypatch):
+    # A small chunk budget makes "masked" split the queries into several chunks (the path big grids take);
+    # "blockwise" loops over blocks of 7 queries (global attention) or takes all at once (windows).
     monkeypatch.setattr(relpos_kernels, "MASK_CHUNK_ELEMS", b * heads * hw[0] * hw[1] * 5)
-    monkeypatch.setattr(relpos_kernels, "BLOCK_QUERIES", 7)
+    monkeypatch.setattr(relpos_kernels, "BLOCK_QUERIES", block_queries)
     g = torch.Generator().manual_seed(0)
     n = hw[0] * hw[1]
     # q/k/v as strided views of one qkv tensor, as the model hands them over.
