@@ -83,6 +83,9 @@ class RunSection:
     ckpt_every: int = 500
     keep_checkpoints: int = 3  # newest periodic checkpoints kept; 0 keeps all
     max_minutes: float = 0.0  # stop (with a checkpoint) after this wall time; 0 = no limit
+    # with max_minutes: measure the step rate and make max_steps (and the lr schedule's length) fit
+    # the time, so the schedule ends as the time does (e.g. a fixed lease on a GPU machine)
+    fit_schedule_to_time: bool = False
     progress: bool = True
 
 
@@ -125,6 +128,8 @@ class TrainConfig:
                         ("data.masks_per_image", self.data.masks_per_image), ("run.val_clicks", r.val_clicks)):
             if v < 1:
                 raise InputError(f"{name} must be >= 1, got {v}")
+        if r.fit_schedule_to_time and r.max_minutes <= 0:
+            raise InputError("run.fit_schedule_to_time needs run.max_minutes > 0: it fits the schedule to that time")
         if r.cache_embeddings and (r.mode in ("full", "lora") or self.data.use_augment):
             raise InputError("run.cache_embeddings needs a frozen encoder (mode frozen_encoder or decoder_only) and "
                              "data.use_augment = false: an augmented image has a different embedding every step")

@@ -162,3 +162,37 @@ class TimeLimitHook(Hook):
     def after_step(self, t: Trainer) -> None:
         over = (time.time() - t.start_time) > self.max_s
         t.stop_requested = bool(broadcast_object(over, t.dist))
+
+
+class TimeFittedScheduleHook(Hook):
+    """With a wall-time budget, makes the run's length fit it: the step rate is measured (from
+    `measure_from` steps after the start, past data-loader and kernel warm-up) and every `refit_every`
+    steps the remaining time is turned into steps; the trainer's max_steps and the schedule's length
+    (every WarmupDecay among the scheduler's lr lambdas) become that, so the learning rate decays
+    to its end just as the time runs out rather than being cut off mid-schedule.
+
+    The schedule's shape over the steps already taken changes a little at each refit; it is smooth
+    because the measured rate only steadies. Rank 0 measures, every rank follows."""
+
+    def __init__(self, max_minutes: float, measure_from: int = 10, refit_every: int = 10):
+        self.max_s = max_minutes * 60
+        self.measure_from, self.refit_every = measure_from, refit_every
+        self.first_step: int | None = None
+        self.mark: tuple[int, float] | None = None
+
+    def after_step(self, t: Trainer) -> None:
+        if self.first_step is None:
+            self.first_step = t.step - 1
+        done = t.step - self.first_step
+        if done == self.measure_from:
+            self.mark = (t.step, time.time())
+        if self.mark is None or done <= self.measure_from or (done - self.measure_from) % self.refit_every:
+            return
+        now = time.time()
+        rate = (t.step - self.mark[0]) / max(now - self.mark[1], 1e-6)  # steps per second
+        remaining_s = self.max_s - (now - t.start_time)
+        fitted = broadcast_object(max(t.step + 1, t.step + int(remaining_s * rate)), t.dist)
+        t.max_steps = fitted
+        for fn in getattr(t.scheduler, "lr_lambdas", ()):
+            if hasattr(fn, "max_steps"):
+                fn.max_steps = fitted

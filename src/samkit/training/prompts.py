@@ -42,7 +42,8 @@ def round_schedule(cfg: PromptSimConfig, generator: torch.Generator | None = Non
     rounds = [FIRST] + [POINT] * cfg.num_point_rounds
     for _ in range(max(cfg.num_mask_only_rounds - 1, 0)):
         # Insert after round 1..len(rounds): a mask-only round needs a previous mask to refine.
-        pos = 1 + int(torch.randint(len(rounds), (1,), generator=generator))
+        pos = 1 + int(torch.randint(len(rounds), (1,), generator=generator,
+                                     device=generator.device if generator is not None else None))
         rounds.insert(pos, MASK_ONLY)
     if cfg.num_mask_only_rounds > 0:
         rounds.append(MASK_ONLY)

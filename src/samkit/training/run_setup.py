@@ -14,7 +14,7 @@ from samkit.errors import CheckpointError, InputError
 from samkit.training import checkpointing as ckpt
 from samkit.training.config import TrainConfig
 from samkit.training.distributed import init_distributed, shutdown
-from samkit.training.hooks import CheckpointHook, TimeLimitHook
+from samkit.training.hooks import CheckpointHook, TimeFittedScheduleHook, TimeLimitHook
 from samkit.training.trainer import Trainer
 
 log = logging.getLogger("samkit.training")
@@ -129,6 +129,8 @@ def train_with_checkpoints(cfg, run_dir: Path, hooks: list, history_hook=None, c
     hooks = [*hooks, ckpt_hook, *(checkpoint_followers(ckpt_hook) if checkpoint_followers else [])]
     if cfg.run.max_minutes > 0:
         hooks.append(TimeLimitHook(cfg.run.max_minutes))
+        if cfg.run.fit_schedule_to_time:
+            hooks.append(TimeFittedScheduleHook(cfg.run.max_minutes))
     trainer = Trainer(cfg=cfg, hooks=hooks, **trainer_args)
     trainer.train()
     return {"step": trainer.step, "checkpoint": str(ckpt_hook.last_path) if ckpt_hook.last_path else None,
