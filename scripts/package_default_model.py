@@ -43,10 +43,10 @@ def main() -> int:
     ap.add_argument("checkpoint", type=Path, help="the trained samkit .safetensors (fp32)")
     ap.add_argument("--out", type=Path, default=None,
                     help="default: the package's built-in SAM 1 or SAM 2 file, by the checkpoint's family")
-    # This small model's predicted IoUs sit around 0.2, so SAM's AMG thresholds (0.88 / 0.95) keep
+    # These small models' predicted IoUs sit around 0.2-0.6, so SAM's AMG thresholds (0.88 / 0.95) keep
     # nothing. Measured on *training* photos (samkit eval --protocol amg --split train; v1: 8 photos,
-    # v2: 10): these keep ~60-100 proposals per photo; lower stability thresholds add recall only by
-    # returning several hundred masks a photo (model card, "Automatic masks").
+    # v2 and v3: 10): these keep ~50-100 proposals per photo (v3: 56); lower stability thresholds add
+    # recall only by returning several hundred masks a photo (model card, "Automatic masks").
     ap.add_argument("--amg-pred-iou-thresh", type=float, default=0.0)
     ap.add_argument("--amg-stability-score-thresh", type=float, default=0.8)
     args = ap.parse_args()

@@ -1,28 +1,31 @@
 #!/usr/bin/env bash
-# The model card's numbers (docs/model-card.md): samkit's built-in model (v2), the previous one (v1,
-# taken from git history) and GrabCut, evaluated with `samkit eval` on the images training held out
-# (hash split, val_fraction 0.15, split_seed 0: the split of docs/training/default_model_*.toml).
+# The model card's numbers (docs/model-card.md): samkit's built-in model (v3), the two before it (v2
+# and v1, taken from git history) and GrabCut, evaluated with `samkit eval` on the images training
+# held out (hash split, val_fraction 0.15, split_seed 0: the split of docs/training/default_model_*.toml).
 #
 # Usage, from the repository root, after the runs of docs/model-card.md ("Recipe"):
 #   SAMKIT_DATA_CACHE=/work/cache/data/v2 bash docs/model_card/evaluate.sh [OUT_DIR=eval/model_card]
 # then  python docs/model_card/make_card.py OUT_DIR [MORE_DIRS]   (tables + curves for the card).
-# The card's numbers: WHICH=baselines into eval/v2_base, WHICH=candidate CANDIDATE_CKPT=<refit
-# checkpoint> into eval/v2_candidate, merged by make_card.py.
+# The card's numbers: WHICH=baselines into eval/v3_base, WHICH=candidate CANDIDATE_CKPT=<checkpoint>
+# into eval/v3_candidate (CANDIDATE_NAME labels it), merged by make_card.py.
 set -euo pipefail
 OUT=${1:-eval/model_card}
 DATA=${SAMKIT_DATA:-../shared/data}
 CANDIDATE=${CANDIDATE_CKPT:-builtin}  # a trained checkpoint to judge before it is packaged, or the packaged one
-PREVIOUS=${PREVIOUS_CKPT:-runs/builtin_v1/samkit_default.safetensors}
-if [[ ! -f "$PREVIOUS" ]]; then  # built-in v1 as it shipped, from the last commit before v2
-  mkdir -p "$(dirname "$PREVIOUS")"
-  git show 2892679:src/samkit/weights/samkit_default.safetensors > "$PREVIOUS"
-fi
+CANDIDATE_NAME=${CANDIDATE_NAME:-samkit built-in v3}
+V2=${V2_CKPT:-runs/builtin_v2/samkit_default.safetensors}
+V1=${V1_CKPT:-runs/builtin_v1/samkit_default.safetensors}
+from_git() {  # from_git COMMIT FILE: the built-in weights as they shipped at COMMIT
+  if [[ ! -f "$2" ]]; then mkdir -p "$(dirname "$2")"; git show "$1:src/samkit/weights/samkit_default.safetensors" > "$2"; fi
+}
+from_git 1adaf0b "$V2"  # the last commit before v3
+from_git 2892679 "$V1"  # the last commit before v2
 # WHICH=candidate / baselines splits the models across two runs (two cores, or the slow GrabCut
 # started early); make_card.py merges the folders.
 case "${WHICH:-all}" in
-  all) MODELS=(--model "samkit built-in v2=$CANDIDATE" --model "built-in v1=$PREVIOUS" --model grabcut) ;;
-  candidate) MODELS=(--model "samkit built-in v2=$CANDIDATE") ;;
-  baselines) MODELS=(--model "built-in v1=$PREVIOUS" --model grabcut) ;;
+  all) MODELS=(--model "$CANDIDATE_NAME=$CANDIDATE" --model "built-in v2=$V2" --model "built-in v1=$V1" --model grabcut) ;;
+  candidate) MODELS=(--model "$CANDIDATE_NAME=$CANDIDATE") ;;
+  baselines) MODELS=(--model "built-in v2=$V2" --model "built-in v1=$V1" --model grabcut) ;;
   *) echo "WHICH must be all, candidate or baselines" >&2; exit 2 ;;
 esac
 SPLIT=(--split val --val-fraction 0.15 --split-seed 0)

@@ -2,6 +2,7 @@
 
 Usage (repository root): python docs/model_card/make_card.py [EVAL_DIR=eval/model_card ...]
     [--mae runs/default_mae] [--sam runs/default_sam] [--scratch runs/ablation_scratch]
+    [--gpu-run LABEL=METRICS_JSONL[@OFFSET_IMAGES] ...]   (v3's GPU runs: training curves)
 Several EVAL_DIRs (the same evaluations run for different models) are merged, models in order.
 Prints the markdown tables; writes docs/img/model_card_*.png (plots only: no dataset pixels).
 """
@@ -129,12 +130,47 @@ def ablation_table(sam: Path, scratch: Path) -> str:
     return "\n".join(rows)
 
 
+def gpu_runs_plot(runs: list[str], out_png: Path) -> str:
+    """Training curves of GPU runs: the first and last round's IoU (the model's own prompts, on
+    training masks; 100-image running mean) against images seen. LABEL=PATH@OFFSET starts a run
+    that continued another at OFFSET images."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
+    lines = []
+    for k, spec in enumerate(runs):
+        label, rest = spec.split("=", 1)
+        path, _, offset = rest.partition("@")
+        train, _ = read_metrics(path)
+        seen = np.array([r["position"] for r in train], float) + float(offset or 0)
+        for ax, key in zip(axes, ("iou_first_round", "iou_last_round")):
+            y = np.array([r[key] for r in train])
+            width = max(1, min(5, len(y) // 4))  # logs every 20 steps: 5 logs = 100 steps
+            smooth = np.convolve(y, np.ones(width) / width, mode="valid")
+            ax.plot(seen[width - 1:] / 1e3, smooth, color=f"C{k}", label=label)
+        lines.append(f"{label}: {train[-1]['step']} steps, {seen[-1] / 1e3:.0f}k images, last first/last-round "
+                     f"IoU {train[-1]['iou_first_round']:.3f} / {train[-1]['iou_last_round']:.3f}")
+    axes[0].set(xlabel="training images seen (thousands)", ylabel="IoU on the training masks",
+                title="first prompt (a click or a box)")
+    axes[1].set(xlabel="training images seen (thousands)", title="after the corrective rounds")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("eval_dirs", nargs="*", default=[Path("eval/model_card")], type=Path)
     ap.add_argument("--mae", default="runs/default_mae", type=Path)
     ap.add_argument("--sam", default="runs/default_sam", type=Path)
     ap.add_argument("--scratch", default="runs/ablation_scratch", type=Path)
+    ap.add_argument("--gpu-run", action="append", default=[], help="LABEL=metrics.jsonl[@offset images]")
     args = ap.parse_args()
     img = DOCS / "img"
     for name, label in CLICK_SETS:
@@ -147,6 +183,8 @@ def main() -> None:
     if all((p / "metrics.jsonl").is_file() for p in (args.mae, args.sam, args.scratch)):
         print(ablation_plot(args.mae, args.sam, args.scratch, img / "model_card_ablation.png"), "\n")
         print(ablation_table(args.sam, args.scratch))
+    if args.gpu_run:
+        print(gpu_runs_plot(args.gpu_run, img / "model_card_gpu_runs.png"))
 
 
 if __name__ == "__main__":
