@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Built-in model v3 on one GPU machine: three `samkit train` runs side by side on one GPU for the
 # same wall time, each with its schedule fitted to that time (run.fit_schedule_to_time):
-#   ft       v2's recipe continued from the shipped v2 weights (4 rounds), batch 64, lr 8e-4
+#   ft       the shipped built-in weights trained further (4 rounds), batch 64, lr 8e-4 (for v3's run
+#            these were v2's)
 #   ft11     the same with the paper's 11 rounds (8 corrective clicks + 2 mask-only)
-#   scratch  v2's recipe from random weights, lr 1.2e-3
+#   scratch  the same recipe from random weights, lr 1.2e-3 (this run became v3)
 # The data is the packed training side of docs/training/default_model_v2.toml
 # (scripts/builtin_gpu/pack_training_data.py): held-out images never reach this machine.
 # Built-in v3 is `scratch` of the 2026-12-04 run (docs/model-card.md, "Recipe v3"); `ft11` stopped at
@@ -23,7 +24,7 @@ fi
 export PYTHONPATH=$ROOT/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 [ "$DEVICE" = cuda ] && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.cuda.is_available())"
-V2=$ROOT/src/samkit/weights/samkit_default.safetensors
+BUILTIN=$ROOT/src/samkit/weights/samkit_default.safetensors  # the `ft` runs start here
 if [ "$DEVICE" = cuda ]; then BATCH=${BATCH:-64} WORKERS=${WORKERS:-4} THREADS=2; else BATCH=2 WORKERS=1 THREADS=1; fi
 RUNS_TO_DO=${RUNS_TO_DO:-ft ft11 scratch}  # e.g. RUNS_TO_DO=ft BATCH=128 WORKERS=14 FT_LR=4e-4: one run, whole machine
 FT_LR=${FT_LR:-8e-4}
@@ -63,8 +64,8 @@ fi
 RUNS=""
 for r in $RUNS_TO_DO; do
     case $r in
-        ft) train ft --model.checkpoint "$V2" --optim.lr "$FT_LR" & ;;
-        ft11) train ft11 --model.checkpoint "$V2" --optim.lr "$FT_LR" --prompts.num-point-rounds 8 --prompts.num-mask-only-rounds 2 & ;;
+        ft) train ft --model.checkpoint "$BUILTIN" --optim.lr "$FT_LR" & ;;
+        ft11) train ft11 --model.checkpoint "$BUILTIN" --optim.lr "$FT_LR" --prompts.num-point-rounds 8 --prompts.num-mask-only-rounds 2 & ;;
         scratch) train scratch --model.checkpoint "" --model.preset tiny_vit_cpu --optim.lr 1.2e-3 & ;;
         *) echo "unknown run $r" >&2; exit 2 ;;
     esac

@@ -6,8 +6,8 @@ compressed RLE), and `packed_config.yaml` beside them trains on the copy.
 
 Only the train side of the config's hash split (samkit.data.splits, its val_fraction and split_seed)
 is packed, and the packed config sets val_fraction 0: held-out images never travel, and a run on the
-copy cannot see them. Each packed image keeps its source file name (after an index), so the split
-rule would still put it on the train side.
+copy cannot see them. Each packed image keeps its source file name after an index, so that it can
+be traced back to its source.
 """
 
 from __future__ import annotations
