@@ -48,8 +48,9 @@ def mask_statistics(logits: torch.Tensor, scores: torch.Tensor, x: float, y: flo
     stability = (logits > 1).flatten(1).sum(1) / (logits > -1).flatten(1).sum(1).clamp(min=1)
     inside = (torch.sigmoid(logits) * m).flatten(1).sum(1) / area
     border = torch.cat([m[:, 0], m[:, -1], m[:, :, 0], m[:, :, -1]], 1).float().mean(1)
-    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
-    cy, cx = (m * yy).flatten(1).sum(1) / area, (m * xx).flatten(1).sum(1) / area
+    # centroid from the row and column sums: no H x W coordinate grid per click
+    cy = (m.sum(2).float() * torch.arange(h, dtype=torch.float32)).sum(1) / area
+    cx = (m.sum(1).float() * torch.arange(w, dtype=torch.float32)).sum(1) / area
     dist = torch.hypot(cx - x, cy - y) / float(np.hypot(h, w))
     stats = [scores, stability, torch.log(area / (h * w)), inside, border, dist, torch.arange(4) / 3.0]
     return torch.stack([s.float() for s in stats], 1).numpy()
@@ -61,7 +62,7 @@ def collect(model, data: Path, split: str, random_clicks: int,
     and clicks."""
     pred, dec, pe = image_predictor(model), model.mask_decoder, model.prompt_encoder
     captured = {}
-    dec.iou_prediction_head.register_forward_hook(lambda m, i, o: captured.update(x=i[0].detach()))
+    hook = dec.iou_prediction_head.register_forward_hook(lambda m, i, o: captured.update(x=i[0].detach()))
 
     def decode_all(points, labels):  # the decoder's 4 outputs, through its own module (not the fused path)
         sparse, dense = pe(points=(points, labels), boxes=None, masks=None)
@@ -88,6 +89,7 @@ def collect(model, data: Path, split: str, random_clicks: int,
                     stats.append(mask_statistics(logits, scores[0], x, y))
                 ious.append((m & gt).reshape(4, -1).sum(1) / np.maximum((m | gt).reshape(4, -1).sum(1), 1))
                 feats.append(captured["x"][0].clone())
+    hook.remove()  # else each call (one per side) stacks another hook on the head, and deep copies carry them
     out = (torch.stack(feats), torch.tensor(np.array(ious), dtype=torch.float32))
     return (*out, torch.tensor(np.array(stats))) if with_stats else out
 

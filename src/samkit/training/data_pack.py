@@ -22,6 +22,7 @@ import yaml
 from PIL import Image
 
 from samkit.data.semantic_instances import CocoInstancesWriter
+from samkit.data.transforms import _resize_mask, _resize_rgb
 from samkit.training.config import config_to_dict
 from samkit.training.run_setup import build_splits
 
@@ -37,11 +38,10 @@ def shrink(image: np.ndarray, masks: np.ndarray, max_side: int) -> tuple[np.ndar
     scale = max_side / max(h, w)
     if scale >= 1.0:
         return image, masks
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))  # PIL: (width, height)
-    small = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
-    small_masks = [np.asarray(Image.fromarray(m.astype(np.uint8) * 255).resize(size, Image.BILINEAR)) >= 128
-                   for m in masks]
-    return small, np.stack(small_masks) if small_masks else np.zeros((0, size[1], size[0]), bool)
+    hw = (max(1, round(h * scale)), max(1, round(w * scale)))
+    # the training transform's own resizes, so packed masks match what training would have made
+    small_masks = [_resize_mask(m, hw) for m in masks]
+    return _resize_rgb(image, hw), np.stack(small_masks) if small_masks else np.zeros((0, *hw), bool)
 
 
 def encode(image: np.ndarray, fmt: str, quality: int) -> bytes:
