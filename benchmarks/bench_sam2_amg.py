@@ -17,7 +17,7 @@ so that each side's peak RSS (VmHWM, /proc/self/status) is its own; both sides b
 random weights (the reference's, loaded strictly into samkit's model). Times cover generate() only;
 the breakdown is encoder (set_image) / decoder / post-processing, for the reference with
 upscale = `postprocess_masks` (every mask to the image size) split out. Parity: mask counts, worst
-matched mask IoU and worst score differences. Results go to the `sam2-amg` section of
+matched mask IoU and worst score differences. Results go to the `sam2-amg-<CPU kind>` section of
 docs/benchmarks.md. A quiet 2-core machine runs the defaults (2 models x 2 rows) in ~10 minutes.
 """
 
@@ -219,7 +219,9 @@ def main() -> None:
     ])
     print(md)
     if not args.no_write:
-        print("wrote", write_section("sam2-amg", md))
+        from samkit.cpu_features import cpu_features
+
+        print("wrote", write_section(f"sam2-amg-{cpu_features().kind}", md))  # one section per CPU kind
 
 
 if __name__ == "__main__":

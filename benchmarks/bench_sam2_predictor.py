@@ -147,7 +147,11 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        print("wrote", write_section(f"sam2-predictor-cpu-{args.preset}", text))
+        from samkit.cpu_features import cpu_features
+
+        # One section per preset and CPU kind: ratios differ between kinds (Intel AMX vs AMD), so a
+        # run on one kind must not overwrite the other's table.
+        print("wrote", write_section(f"sam2-predictor-cpu-{args.preset}-{cpu_features().kind}", text))
 
 
 if __name__ == "__main__":

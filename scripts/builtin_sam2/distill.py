@@ -22,6 +22,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", default=os.environ.get("SAMKIT_DATA", "../shared/data"))
     ap.add_argument("--student", default="sam2_cpu")
     ap.add_argument("--teacher", default=None, help="SAM 1 checkpoint (default: samkit's built-in model)")
+    ap.add_argument("--student-init", default=None,
+                    help="SAM 2 checkpoint whose image encoder starts the student (default: random)")
+    ap.add_argument("--cache", default=os.environ.get("SAMKIT_DATA_CACHE"),
+                    help="scripts/prepare_extra_data.py's v2 folder: adds its ccp, camvid and dsb2018 images")
+    ap.add_argument("--leave-out", action="append", default=[],
+                    help="drop sources whose path contains this (repeatable), e.g. isbi2012")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup-steps", type=int, default=100)
@@ -33,8 +39,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--val-every", type=int, default=100)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    sources = default_sources(args.data, args.cache, tuple(args.leave_out))
     cfg = DistillConfig(run_dir=args.run_dir, student=args.student, teacher=args.teacher,
-                        sources=default_sources(args.data), batch_size=args.batch_size, lr=args.lr,
+                        student_init=args.student_init, sources=sources, batch_size=args.batch_size, lr=args.lr,
                         warmup_steps=args.warmup_steps, max_steps=args.max_steps, max_minutes=args.max_minutes,
                         threads=args.threads, seed=args.seed, ckpt_every=args.ckpt_every, val_every=args.val_every)
     print(distill(cfg))

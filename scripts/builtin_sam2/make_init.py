@@ -6,7 +6,9 @@
 
 --encoder also takes a distillation checkpoint (RUN_DIR/checkpoints/latest.pt) to look at a run in
 progress. The heads are then calibrated to SAM 1's masks under SAM 2's prompt conventions
-(samkit.training.sam2_head_calibration) on SAM 1's embeddings of training photos and frames.
+(samkit.training.sam2_head_calibration) on SAM 1's embeddings of training photos and frames, and the
+memory attention starts as the identity on image features (samkit.training.sam2_memory_init), so
+the tracker's training starts from frames the heads already segment.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from samkit.builder_sam2 import build_sam2_model
 from samkit.training.distill import Distiller, default_sources, load_student_encoder
 from samkit.training.distill_images import ImagePool, val_views
 from samkit.training.sam2_head_calibration import agreement_with_sam1, calibrate_heads
+from samkit.training.sam2_memory_init import init_memory_attention_as_identity
 from samkit.training.sam2_transplant import transplant_sam1_heads
 
 
@@ -43,6 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--calib-images", type=int, default=16)
     ap.add_argument("--token-steps", type=int, default=100, help="object-score token calibration steps")
     ap.add_argument("--calib-steps", type=int, default=600, help="head calibration steps")
+    ap.add_argument("--identity-memory-images", type=int, default=8,
+                    help="start the memory attention as the identity, its final norm fitted on this many "
+                         "training views (samkit.training.sam2_memory_init); 0 leaves it random")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -68,7 +74,11 @@ def main(argv: list[str] | None = None) -> None:
     after_token = agreement_with_sam1(sam1, sam2, check)
     head_losses = calibrate_heads(sam1, sam2, fit, steps=args.calib_steps, which="heads")
     after = agreement_with_sam1(sam1, sam2, check)
-    info = {"encoder": source, "transplant": {k: len(v) for k, v in report.items()},
+    memory = None
+    if args.identity_memory_images > 0:
+        x = views[:args.identity_memory_images].permute(0, 3, 1, 2).float()
+        memory = init_memory_attention_as_identity(sam2, (x - d.s_mean) / d.s_std)
+    info = {"encoder": source, "identity_memory": memory, "transplant": {k: len(v) for k, v in report.items()},
             "calibration": {"token_steps": len(token_losses), "head_steps": len(head_losses),
                             "head_loss_first10": float(np.mean(head_losses[:10])) if head_losses else None,
                             "head_loss_last10": float(np.mean(head_losses[-10:])) if head_losses else None,

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
-from samkit.training.distill import DistillConfig, distill, load_student_encoder, synthetic_pool
+from samkit.build import build_sam, save_checkpoint
+from samkit.errors import InputError
+from samkit.training.distill import (DistillConfig, build_student, default_sources, distill, load_student_encoder,
+                                     synthetic_pool)
 from samkit.training.distill_images import Augment, ImagePool, draw_batch
 
 
@@ -59,3 +63,29 @@ def test_pool_draws_follow_the_weights():
     rng = np.random.default_rng(0)
     share = np.mean([pool.draw(rng)[0, 0, 0] for _ in range(2000)])
     assert 0.7 < share < 0.8
+
+
+def test_student_init_starts_from_a_checkpoints_encoder(tmp_path):
+    donor = build_student("sam2_test_tiny", seed=3)
+    save_checkpoint(donor, tmp_path / "donor.safetensors")
+    fresh = build_student("sam2_test_tiny", seed=0)
+    warm = build_student("sam2_test_tiny", seed=0, init=str(tmp_path / "donor.safetensors"))
+    want, got = donor.image_encoder.state_dict(), warm.image_encoder.state_dict()
+    other = fresh.image_encoder.state_dict()
+    assert all(torch.equal(want[k], got[k]) for k in want)
+    assert not all(torch.equal(want[k], other[k]) for k in want)
+    # Only the encoder comes from the donor: the heads stay the seed's.
+    heads = zip(warm.sam_mask_decoder.parameters(), fresh.sam_mask_decoder.parameters())
+    assert all(torch.equal(a, b) for a, b in heads)
+    sam1 = tmp_path / "sam1.safetensors"
+    save_checkpoint(build_sam("tiny"), sam1)
+    with pytest.raises(InputError, match="not a SAM 2"):
+        build_student("sam2_test_tiny", seed=0, init=str(sam1))
+
+
+def test_default_sources_add_the_cache_and_leave_out_by_name():
+    base = default_sources("/d")
+    assert any("isbi2012" in s.path for s in base) and not any(s.path.startswith("/c/") for s in base)
+    more = default_sources("/d/", "/c", leave_out=("isbi2012",))
+    assert {s.path for s in more} - {s.path for s in base} == {"/c/ccp", "/c/camvid", "/c/dsb2018"}
+    assert not any("isbi2012" in s.path for s in more)

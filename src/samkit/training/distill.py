@@ -43,11 +43,20 @@ SAM2_MEAN_RGB = (0.485, 0.456, 0.406)  # SAM 2: pixels / 255, then ImageNet mean
 SAM2_STD_RGB = (0.229, 0.224, 0.225)
 
 
-def default_sources(data_root: str) -> tuple[ImageSource, ...]:
+def default_sources(data_root: str, cache_root: str | None = None,
+                    leave_out: tuple[str, ...] = ()) -> tuple[ImageSource, ...]:
     """The built-in SAM 1 model's training sources (docs/training/default_model_sam.toml), weighted
-    towards what the SAM 2 model is judged on: photos and video frames."""
+    towards what the SAM 2 model is judged on: photos and video frames. cache_root: the folder
+    scripts/prepare_extra_data.py made (its `v2` subfolder: ccp, camvid, dsb2018), adding v2/v3's extra
+    images; leave_out: sources whose path contains any of these strings are dropped (e.g. "isbi2012",
+    a domain kept unseen for a fine-tuning demonstration)."""
     r = data_root.rstrip("/")
-    return (
+    extra: tuple[ImageSource, ...] = ()
+    if cache_root:
+        c = cache_root.rstrip("/")
+        extra = (ImageSource(f"{c}/ccp", weight=1.5), ImageSource(f"{c}/camvid", weight=0.5),
+                 ImageSource(f"{c}/dsb2018", weight=0.5))
+    sources = (
         ImageSource(f"{r}/coco", weight=4.0),
         ImageSource(f"{r}/coco/panoptic/panoptic_train2017.json", weight=0.5),
         ImageSource(f"{r}/davis2016", weight=3.5, frame_stride=2),
@@ -57,18 +66,21 @@ def default_sources(data_root: str) -> tuple[ImageSource, ...]:
         ImageSource(f"{r}/microscopy/stardist_dsb_sample", weight=0.3, format="label_maps",
                     images=f"{r}/microscopy/stardist_dsb_sample/img2d.tif",
                     labels=f"{r}/microscopy/stardist_dsb_sample/mask2d.tif"),
-    )
+    ) + extra
+    return tuple(src for src in sources if not any(part in src.path for part in leave_out))
 
 
 @dataclass(frozen=True)
 class DistillConfig:
     """teacher: a SAM 1 checkpoint path, a preset name (random weights: tests) or None = samkit's
-    built-in model. student: a SAM 2 preset. max_steps sets the cosine schedule; max_minutes stops
+    built-in model. student: a SAM 2 preset. student_init: a SAM 2 checkpoint of that preset whose
+    image encoder the student starts from (e.g. re-distilling towards a new teacher), else random. max_steps sets the cosine schedule; max_minutes stops
     earlier (wall clock of this process) with a checkpoint. split: samkit.data.splits' hash rule."""
 
     run_dir: str = "runs/distill"
     student: str = "sam2_cpu"
     teacher: str | None = None
+    student_init: str | None = None
     sources: tuple[ImageSource, ...] = field(default_factory=lambda: default_sources("../shared/data"))
     val_fraction: float = 0.15
     split_seed: int = 0
@@ -105,12 +117,24 @@ def load_teacher(teacher: str | None, seed: int = 0):
     return model
 
 
-def build_student(student: str, seed: int):
-    """A fresh SAM 2 model of preset `student` (random weights drawn from `seed`)."""
+def build_student(student: str, seed: int, init: str | None = None):
+    """A SAM 2 model of preset `student`: random weights drawn from `seed`, then, with `init`, the
+    image encoder of that SAM 2 checkpoint (same preset, or the keys will not fit: InputError)."""
     from samkit.builder_sam2 import build_sam2_model
 
     torch.manual_seed(seed)
-    return build_sam2_model(student)
+    model = build_sam2_model(student)
+    if init:
+        from samkit.build import load_checkpoint
+
+        source = load_checkpoint(init)
+        if source.__class__.__name__ != "SAM2Base":
+            raise InputError(f"student_init {init!r} is not a SAM 2 checkpoint")
+        try:
+            model.image_encoder.load_state_dict(source.image_encoder.state_dict())
+        except RuntimeError as e:
+            raise InputError(f"student_init {init!r} does not fit preset {student!r}: {e}") from None
+    return model
 
 
 class Distiller(nn.Module):
@@ -164,7 +188,7 @@ def distill(cfg: DistillConfig, pool: ImagePool | None = None, val_pool: ImagePo
     if val_pool is None and cfg.val_images > 0:
         val_pool = ImagePool.from_sources(list(cfg.sources), "val", cfg.val_fraction, cfg.split_seed)
     teacher = load_teacher(cfg.teacher, cfg.seed)
-    student = build_student(cfg.student, cfg.seed)
+    student = build_student(cfg.student, cfg.seed, cfg.student_init)
     d = Distiller(teacher, student.image_encoder, student.image_size)
     params = [p for p in d.student.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
