@@ -74,8 +74,9 @@ def default_sources(data_root: str, cache_root: str | None = None,
 class DistillConfig:
     """teacher: a SAM 1 checkpoint path, a preset name (random weights: tests) or None = samkit's
     built-in model. student: a SAM 2 preset. student_init: a SAM 2 checkpoint of that preset whose
-    image encoder the student starts from (e.g. re-distilling towards a new teacher), else random. max_steps sets the cosine schedule; max_minutes stops
-    earlier (wall clock of this process) with a checkpoint. split: samkit.data.splits' hash rule."""
+    image encoder the student starts from (e.g. re-distilling towards a new teacher), else random.
+    max_steps sets the cosine schedule; max_minutes stops earlier (wall clock of this process) with a
+    checkpoint. split: samkit.data.splits' hash rule."""
 
     run_dir: str = "runs/distill"
     student: str = "sam2_cpu"
