@@ -46,7 +46,8 @@ def test_time_fitted_run_ends_on_its_own_schedule(fast_config):
     t = out["trainer"]
     # The length was fitted to the 9 s (the configured 100,000 steps would take hours) ...
     assert t.max_steps < 100_000 and out["step"] >= 20
-    # ... near the end of the cosine: the last lr is close to lr x min_lr_ratio, not the peak.
+    # ... and the cosine ran past its middle instead of being cut off near the peak (a loose bound:
+    # the last refit's rate estimate on a busy CI machine decides how close to lr x min_lr_ratio it ends).
     lr = t.optimizer.param_groups[0]["lr"]
     assert lr < 0.5 * d["optim"]["lr"]
 
